@@ -1,0 +1,152 @@
+"""The `genbench` command line: parses, calls, prints. Bad input is one line on stderr, exit 2."""
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .config import RunConfig, override
+from .data import DATASETS
+from .metrics import METRICS
+from .results import LeaderboardError
+from models import MODELS
+
+
+class Cli(click.Group):
+    """A group whose errors are a single `genbench: error: ...` line instead of usage and traceback."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            rv = super().main(args, prog_name or "genbench", standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as e:
+            click.echo(e.ctx.get_help())
+            sys.exit(0)
+        except click.UsageError as e:
+            click.echo(f"genbench: error: {e.format_message()}", err=True)
+            sys.exit(2)
+        except click.ClickException as e:
+            click.echo(f"genbench: error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("genbench: aborted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def parse_assignments(ctx, param, values) -> dict[str, str]:
+    out = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", ctx, param)
+        out[name.strip()] = value.strip()
+    return out
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="genbench")
+def cli():
+    """genbench: VAE, GAN, DDPM and DDGAN on one harness (quality, coverage, speed)."""
+
+
+@cli.command()
+@click.option("--model", required=True, type=click.Choice(list(MODELS)), help="Model family.")
+@click.option("--dataset", default="grid25", show_default=True, type=click.Choice(DATASETS))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--steps", type=click.IntRange(min=1), help="Training steps [default: the model's].")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Training batch [default: the model's].")
+@click.option("--set", "assignments", multiple=True, callback=parse_assignments, metavar="NAME=VALUE",
+              help="Override a model hyperparameter (repeatable); `genbench list` shows them.")
+@click.option("--n-eval", default=10_000, show_default=True, type=click.IntRange(min=10),
+              help="Generated and held-out real samples for the metrics.")
+@click.option("--sample-batch", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Batch size for sampling and its timing.")
+@click.option("--sample-steps", type=click.IntRange(min=1), help="Sampler steps [default: the model's].")
+@click.option("--results", "results_dir", default="results", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cpu or cuda.")
+@click.option("--dry-run", is_flag=True, help="Print the full config and exit.")
+@click.option("--progress/--no-progress", default=True, help="Progress bar (on a terminal).")
+def run(model, dataset, seed, steps, batch_size, assignments, n_eval, sample_batch, sample_steps,
+        results_dir, device, dry_run, progress):
+    """Train one model, evaluate it, and append one row to the leaderboard."""
+    cfg = make_config(model, dataset, seed, steps, batch_size, assignments, n_eval, sample_batch,
+                      sample_steps, device)
+    if dry_run:
+        click.echo(json.dumps(cfg.to_dict(), indent=2))
+        return
+    from .runner import run as run_one  # torch-heavy imports only when there is work to do
+    try:
+        row = run_one(cfg, results_dir, progress=progress, log=lambda m: click.echo(m, err=True))
+    except (OSError, LeaderboardError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(summary(row))
+    click.echo(f"row appended to {results_dir / 'leaderboard.csv'}; run saved in {results_dir / 'runs' / row['run_id']}")
+
+
+def make_config(model, dataset, seed, steps, batch_size, assignments, n_eval, sample_batch,
+                sample_steps, device) -> RunConfig:
+    family = MODELS[model]
+    if steps is not None:
+        assignments["steps"] = str(steps)
+    if batch_size is not None:
+        assignments["batch_size"] = str(batch_size)
+    try:
+        hparams = override(family.Config(), assignments)
+        family(hparams, (2,)).nfe(sample_steps)  # validates the sampler setting before any work
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    return RunConfig(model, dataset, seed, hparams, n_eval=n_eval, sample_batch=sample_batch,
+                     sample_steps=sample_steps, device=device)
+
+
+def summary(row: dict) -> str:
+    head = f"{row['model']} on {row['dataset']} (seed {row['seed']}, {row['steps']} steps)"
+    if row["status"] != "ok":
+        return f"{head}: {row['status']}"
+    modes = f"modes {row['modes']}/{row['modes_total']}  hq {row['hq']:.3f}  kl {row['kl']:.3f}  " if "modes" in row else ""
+    return (f"{head}\n  quality   fd {row['fd']:.4f}  precision {row['precision']:.3f}  density {row['density']:.3f}\n"
+            f"  coverage  {modes}recall {row['recall']:.3f}  coverage {row['coverage']:.3f}\n"
+            f"  speed     nfe {row['nfe']:g}  {row['sample_sec_per_1k']:.4f} s / 1k samples (batch {row['sample_batch']})"
+            f"  train {row['train_sec']:.0f} s")
+
+
+@cli.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A run directory, results/runs/<run_id>.")
+@click.option("--n", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file: .pt, .npy or .png.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+def sample(run_dir, n, out, seed):
+    """Write N samples from a saved run."""
+    if out.suffix not in (".pt", ".npy", ".png"):
+        raise click.BadParameter(f"{out.name}: the output must end in .pt, .npy or .png", param_hint="'--out'")
+    from .runner import load_run, write_samples
+    try:
+        cfg, model = load_run(run_dir)
+        write_samples(cfg, model, n, seed, out)
+    except (OSError, KeyError, RuntimeError, ValueError) as e:
+        raise click.ClickException(f"cannot sample from {run_dir}: {e}") from None
+    click.echo(f"{n} samples from {cfg.model} ({run_dir.name}) written to {out}")
+
+
+@cli.command(name="list")
+def list_():
+    """Show the models (with their hyperparameters), datasets and metrics."""
+    import dataclasses
+    click.echo("models:")
+    for name, family in MODELS.items():
+        doc = (sys.modules[family.__module__].__doc__ or "").strip().splitlines()[0]
+        click.echo(f"  {name:<8} {doc}")
+        hp = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(family.Config))
+        click.echo(f"           {hp}")
+    click.echo("datasets:\n  " + ", ".join(DATASETS))
+    click.echo("metrics:")
+    for name, meaning in METRICS.items():
+        click.echo(f"  {name:<18} {meaning}")
+
+
+def main():
+    cli.main(prog_name="genbench")

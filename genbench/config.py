@@ -1,0 +1,60 @@
+"""A run's configuration: a frozen dataclass, saved with every checkpoint and results row."""
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass
+
+from models import MODELS
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str
+    dataset: str = "grid25"
+    seed: int = 0
+    hparams: typing.Any = None      # the family's own frozen Config (steps, batch size, rates, ...)
+    n_eval: int = 10_000            # generated and held-out real samples the metrics compare
+    sample_batch: int = 1000        # batch size of the sampling-speed measurement, recorded
+    sample_steps: int | None = None  # sampler steps; None = the model's own default
+    timing_repeats: int = 5
+    data_seed: int = 0              # fixed, so every model and seed trains on the same draw
+    device: str = "cpu"
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "hparams": dataclasses.asdict(self.hparams)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        family = MODELS[d["model"]]
+        return cls(**{**d, "hparams": family.Config(**d["hparams"])})
+
+    def config_hash(self) -> str:
+        """Hash of everything that defines the experiment except the seed and the device."""
+        d = {k: v for k, v in self.to_dict().items() if k not in ("seed", "device")}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _coerce(field: dataclasses.Field, text: str):
+    """Parse a --set value into the field's declared type: int, float, str, bool, or X | None."""
+    args = typing.get_args(field.type)
+    if text.lower() == "none" and type(None) in args:
+        return None
+    kind = next((a for a in args if a is not type(None)), field.type)
+    if kind is bool:
+        return text.lower() in ("1", "true", "yes")
+    return kind(text)
+
+
+def override(hparams, assignments: dict[str, str]):
+    """A copy of a family Config with `name=value` strings applied, type-checked by field."""
+    fields = {f.name: f for f in dataclasses.fields(hparams)}
+    changes = {}
+    for name, text in assignments.items():
+        if name not in fields:
+            raise ValueError(f"unknown hyperparameter {name!r}; choose from {', '.join(fields)}")
+        try:
+            changes[name] = _coerce(fields[name], text)
+        except ValueError:
+            raise ValueError(f"bad value {text!r} for {name} ({fields[name].type})") from None
+    return dataclasses.replace(hparams, **changes)

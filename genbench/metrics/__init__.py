@@ -1,0 +1,19 @@
+"""Metrics: pure functions of tensors. They never see a model."""
+from .frechet import frechet_distance, frechet_distance_samples, gaussian_stats
+from .modes import mixture_modes
+from .prdc import density_coverage, precision_recall
+from .timing import median_seconds
+
+# what `genbench list` shows: column -> meaning
+METRICS = {
+    "fd": "Fréchet distance between Gaussian fits of real and generated points (quality)",
+    "precision": "share of samples inside the real k-NN manifold, k=3 (quality)",
+    "recall": "share of real points inside the generated k-NN manifold, k=3 (coverage)",
+    "density": "real k-NN ball memberships per sample / k, k=5 (quality)",
+    "coverage": "share of real points whose k-NN ball holds a sample, k=5 (coverage)",
+    "modes": "mixture modes with at least one high-quality sample (coverage)",
+    "hq": "share of samples within 3σ of their nearest mode (quality)",
+    "kl": "reverse KL of the mode histogram against uniform (coverage)",
+    "nfe": "network evaluations per sample, counted with forward hooks (speed)",
+    "sample_sec_per_1k": "wall seconds per 1,000 samples, median of repeats (speed)",
+}

@@ -1,0 +1,115 @@
+"""DDGAN: denoising diffusion GAN (Xiao et al. 2022, "Tackling the generative learning trilemma").
+
+T few, large denoising steps. Each reverse step is an implicit conditional GAN: the generator
+predicts x̂_0 = G(x_{t+1}, t, z) and the fake x_t is drawn from the posterior q(x_t | x_{t+1}, x̂_0)
+(eq. 7); a time-conditioned discriminator D(x_t, x_{t+1}, t) tells real pairs from fake ones with
+the non-saturating loss (eqs. 4–5) plus the R1 penalty on real x_t. Schedule: discretised VP-SDE.
+"""
+from dataclasses import dataclass
+from math import prod
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .diffusion import expand_like, posterior, q_sample, vp_alpha_bars
+from .nets import TimeMLP
+
+
+@dataclass(frozen=True)
+class Config:
+    T: int = 4
+    beta_min: float = 0.1
+    beta_max: float = 20.0
+    nz: int = 8                     # paper: 100 for CIFAR-10; 2-D data needs far fewer
+    hidden: int = 128
+    blocks: int = 3
+    lr_g: float = 1.6e-4            # paper's CIFAR-10 rates
+    lr_d: float = 1.25e-4
+    adam_beta1: float = 0.5
+    adam_beta2: float = 0.9
+    r1_gamma: float = 0.05
+    n_freq: int = 6                 # Fourier features of D's inputs (see nets.FourierFeatures)
+    batch_size: int = 512
+    steps: int = 8000
+    ema: float | None = 0.995       # paper: 0.9999 over ~400k steps
+
+
+class DDGAN(nn.Module):
+    Config = Config
+
+    def __init__(self, cfg: Config, data_shape, num_classes=None):
+        super().__init__()
+        self.cfg, self.data_shape = cfg, tuple(data_shape)
+        d = prod(self.data_shape)
+        t_scale = 1000 / cfg.T      # spread the few step indices over the embedding's frequencies
+        self.generator = TimeMLP(d, d, cfg.hidden, cfg.blocks, d_z=cfg.nz, t_scale=t_scale)
+        self.discriminator = TimeMLP(2 * d, 1, cfg.hidden, cfg.blocks, t_scale=t_scale, n_freq=cfg.n_freq)
+        # ᾱ at t_0..t_T, renormalised so that ᾱ_0 = 1 (x_0 is the data), as DDGAN's code does
+        ab = vp_alpha_bars(cfg.T, cfg.beta_min, cfg.beta_max)
+        self.register_buffer("alpha_bar", ab / ab[0])
+        self.register_buffer("betas", 1 - self.alpha_bar[1:] / self.alpha_bar[:-1])  # β_1..β_T
+        adam = dict(betas=(cfg.adam_beta1, cfg.adam_beta2))
+        self.opts = {"generator": torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, **adam),
+                     "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr_d, **adam)}
+
+    def q_sample_pairs(self, x_0, t):
+        """(x_t, x_{t+1}) with x_t ~ q(x_t | x_0) and x_{t+1} ~ q(x_{t+1} | x_t); t in 0..T−1."""
+        x_t = q_sample(x_0, self.alpha_bar[t], torch.randn_like(x_0))
+        beta = expand_like(self.betas[t], x_0)
+        x_tp1 = (1 - beta).sqrt() * x_t + beta.sqrt() * torch.randn_like(x_0)
+        return x_t, x_tp1
+
+    def posterior_sample(self, x_0, x_tp1, t, generator=None):
+        """x_t ~ q(x_t | x_{t+1}, x_0) (DDPM eqs. 6–7), no noise at t = 0."""
+        mean, var = posterior(x_0, x_tp1, self.betas[t], self.alpha_bar[t + 1], self.alpha_bar[t])
+        z = torch.randn(x_0.shape, generator=generator, device=x_0.device, dtype=x_0.dtype)
+        return mean + expand_like(t > 0, x_0) * var.sqrt() * z
+
+    def fake_x_t(self, x_tp1, t, generator=None):
+        z = torch.randn((x_tp1.shape[0], self.cfg.nz), generator=generator, device=x_tp1.device)
+        x_0_hat = self.generator(x_tp1, t, z).view_as(x_tp1)
+        return self.posterior_sample(x_0_hat, x_tp1, t, generator)
+
+    def d_logit(self, x_t, x_tp1, t):
+        return self.discriminator(torch.cat([x_t.flatten(1), x_tp1.flatten(1)], dim=1), t).view(-1)
+
+    def train_step(self, x, y=None):
+        """One D step (non-saturating loss + γ/2·R1 on real x_t) then one G step."""
+        opt_g, opt_d = self.opts["generator"], self.opts["discriminator"]
+        t = torch.randint(0, self.cfg.T, (x.shape[0],), device=x.device)
+        x_t, x_tp1 = self.q_sample_pairs(x, t)
+        x_t.requires_grad_(True)
+        d_real = self.d_logit(x_t, x_tp1, t)
+        grad, = torch.autograd.grad(d_real.sum(), x_t, create_graph=True)
+        r1 = grad.flatten(1).square().sum(1).mean()
+        with torch.no_grad():
+            x_fake = self.fake_x_t(x_tp1, t)
+        loss_d = F.softplus(-d_real).mean() + F.softplus(self.d_logit(x_fake, x_tp1, t)).mean()
+        opt_d.zero_grad(set_to_none=True)
+        (loss_d + self.cfg.r1_gamma / 2 * r1).backward()
+        opt_d.step()
+
+        t = torch.randint(0, self.cfg.T, (x.shape[0],), device=x.device)
+        _, x_tp1 = self.q_sample_pairs(x, t)
+        self.discriminator.requires_grad_(False)  # G's step needs no gradients for D's weights
+        loss_g = F.softplus(-self.d_logit(self.fake_x_t(x_tp1, t), x_tp1, t)).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        self.discriminator.requires_grad_(True)
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "r1": r1.item()}
+
+    @torch.no_grad()
+    def sample(self, n, generator=None, steps=None):
+        self.nfe(steps)
+        x = torch.randn((n, *self.data_shape), generator=generator, device=self.alpha_bar.device)
+        for i in reversed(range(self.cfg.T)):
+            t = torch.full((n,), i, device=x.device, dtype=torch.long)
+            x = self.fake_x_t(x, t, generator)
+        return x
+
+    def nfe(self, steps=None):
+        if steps not in (None, self.cfg.T):
+            raise ValueError(f"DDGAN samples with its training T={self.cfg.T}; got steps={steps}")
+        return self.cfg.T

@@ -1,0 +1,97 @@
+"""Noise schedules and samplers as pure functions.
+
+Index convention (Ho et al. 2020): tensors of length T hold step t = 1..T at index t-1,
+so ``alpha_bar[t-1]`` is ᾱ_t and ᾱ_0 = 1 is implicit.
+"""
+import math
+
+import torch
+
+
+def linear_betas(T: int, beta_1: float = 1e-4, beta_T: float = 0.02) -> torch.Tensor:
+    """DDPM's linear schedule, β_t from β_1 to β_T (Ho et al. 2020, §4)."""
+    return torch.linspace(beta_1, beta_T, T, dtype=torch.float64)
+
+
+def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
+    """Improved DDPM's cosine schedule (Nichol & Dhariwal 2021, eq. 17).
+
+    ᾱ(t) = f(t)/f(0), f(t) = cos²(((t/T + s)/(1 + s))·π/2); β_t = 1 − ᾱ_t/ᾱ_{t−1}, clipped at 0.999.
+    """
+    t = torch.arange(T + 1, dtype=torch.float64)
+    f = torch.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+    alpha_bar = f / f[0]
+    return (1 - alpha_bar[1:] / alpha_bar[:-1]).clamp(max=max_beta)
+
+
+def vp_alpha_bars(T: int, beta_min: float = 0.1, beta_max: float = 20.0, eps: float = 1e-3) -> torch.Tensor:
+    """DDGAN's discretised VP-SDE schedule (Xiao et al. 2022, App. B): ᾱ at t_0..t_T.
+
+    t_i = i/T·(1 − ε) + ε and ᾱ(t) = exp(−½t²(β_max − β_min) − tβ_min). Returns T + 1 values.
+    """
+    t = torch.arange(T + 1, dtype=torch.float64) / T * (1 - eps) + eps
+    return torch.exp(-0.5 * t**2 * (beta_max - beta_min) - t * beta_min)
+
+
+def betas_from_alpha_bars(alpha_bar: torch.Tensor) -> torch.Tensor:
+    """β_i = 1 − ᾱ_i/ᾱ_{i−1} for consecutive entries of ᾱ (length len(ᾱ) − 1)."""
+    return 1 - alpha_bar[1:] / alpha_bar[:-1]
+
+
+def alpha_bars(betas: torch.Tensor) -> torch.Tensor:
+    """ᾱ_t = ∏_{s≤t} (1 − β_s)."""
+    return torch.cumprod(1 - betas, dim=0)
+
+
+def expand_like(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-sample coefficients (B,) -> (B, 1, ..., 1) to broadcast against x."""
+    return v.to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
+
+
+def q_sample(x_0: torch.Tensor, alpha_bar_t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """Forward marginal q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I), reparametrised (DDPM eq. 4)."""
+    a = expand_like(alpha_bar_t, x_0)
+    return a.sqrt() * x_0 + (1 - a).sqrt() * eps
+
+
+def posterior(x_0, x_t, beta_t, alpha_bar_t, alpha_bar_prev):
+    """Mean and variance of q(x_{t−1} | x_t, x_0) (DDPM eqs. 6–7); coefficients per sample (B,)."""
+    beta, ab, ab_prev = (expand_like(v, x_t) for v in (beta_t, alpha_bar_t, alpha_bar_prev))
+    mean = (ab_prev.sqrt() * beta * x_0 + (1 - beta).sqrt() * (1 - ab_prev) * x_t) / (1 - ab)
+    var = beta * (1 - ab_prev) / (1 - ab)
+    return mean, var
+
+
+def respace(alpha_bar: torch.Tensor, steps: int) -> torch.Tensor:
+    """Evenly spaced sub-sequence τ of 1..T with `steps` entries, always ending at T (Improved DDPM §4)."""
+    T = len(alpha_bar)
+    if not 1 <= steps <= T:
+        raise ValueError(f"sampler steps must be in 1..{T}, got {steps}")
+    return torch.linspace(T, 1, steps, dtype=torch.float64).round().long().flip(0)
+
+
+@torch.no_grad()
+def ddpm_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """DDPM Algorithm 2: ancestral sampling with σ_t² = β_t.
+
+    With `steps` < T the chain runs on a respaced sub-sequence τ whose betas are
+    β'_i = 1 − ᾱ_{τ_i}/ᾱ_{τ_{i−1}} (Nichol & Dhariwal 2021 §4); steps = T is Algorithm 2 exactly.
+    `eps_model(x_t, t)` takes integer t in 1..T.
+    """
+    alpha_bar = alpha_bars(betas)
+    tau = respace(alpha_bar, steps or len(betas))
+    ab = alpha_bar[tau - 1]
+    ab_prev = torch.cat([ab.new_ones(1), ab[:-1]])
+    beta = 1 - ab / ab_prev
+    x = x_T
+    for i in reversed(range(len(tau))):
+        t = torch.full((x.shape[0],), int(tau[i]), device=x.device, dtype=torch.long)
+        eps_hat = eps_model(x, t)
+        mean = (x - beta[i] / (1 - ab[i]).sqrt() * eps_hat) / (1 - beta[i]).sqrt()
+        if i > 0:
+            z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            x = mean + beta[i].sqrt() * z
+        else:
+            x = mean
+    return x

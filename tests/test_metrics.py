@@ -1,0 +1,105 @@
+"""Known-answer tests for every metric."""
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from genbench.data import toy
+from genbench.metrics import (density_coverage, frechet_distance, frechet_distance_samples,
+                              median_seconds, mixture_modes, precision_recall, prdc)
+
+MEANS = toy.grid25_means()
+
+
+def test_samples_at_every_mean_cover_all_modes():
+    m = mixture_modes(MEANS.repeat(4, 1), MEANS, sigma=0.05)
+    assert m == {"modes": 25, "modes_total": 25, "hq": 1.0, "kl": 0.0}
+
+
+def test_samples_at_one_mean_cover_one_mode():
+    m = mixture_modes(MEANS[7].repeat(100, 1), MEANS, sigma=0.05)
+    assert (m["modes"], m["hq"]) == (1, 1.0)
+    assert m["kl"] == pytest.approx(math.log(25))
+
+
+def test_mode_histogram_kl_and_quality_threshold():
+    # 3 samples at mode 0, 1 at mode 1, and 4 just outside 3σ of mode 2 (not high quality)
+    off = MEANS[2] + torch.tensor([0.151, 0.0])
+    x = torch.cat([MEANS[0].repeat(3, 1), MEANS[1][None], off.repeat(4, 1)])
+    m = mixture_modes(x, MEANS, sigma=0.05)
+    assert (m["modes"], m["hq"]) == (2, 0.5)
+    assert m["kl"] == pytest.approx(0.75 * math.log(0.75 * 25) + 0.25 * math.log(0.25 * 25))
+
+
+def test_no_high_quality_sample_is_infinite_kl():
+    m = mixture_modes(torch.full((10, 2), 1.0), MEANS, sigma=0.05)
+    assert (m["modes"], m["hq"], m["kl"]) == (0, 0.0, math.inf)
+
+
+def test_frechet_closed_form_diagonal():
+    # d² = ‖μ₁−μ₂‖² + Σᵢ (√aᵢ − √bᵢ)² for diagonal covariances
+    d = frechet_distance(torch.tensor([0.0, 1.0]), torch.diag(torch.tensor([1.0, 4.0])),
+                         torch.tensor([3.0, 1.0]), torch.diag(torch.tensor([9.0, 1.0])))
+    assert d == pytest.approx(9 + (1 - 3) ** 2 + (2 - 1) ** 2)
+
+
+def test_frechet_matches_sqrtm_formula_on_full_covariances():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(6, 6, generator=g, dtype=torch.float64), torch.randn(6, 6, generator=g, dtype=torch.float64)
+    s1, s2 = a @ a.T + 0.1 * torch.eye(6), b @ b.T + 0.1 * torch.eye(6)
+    mu1, mu2 = torch.randn(6, generator=g, dtype=torch.float64), torch.randn(6, generator=g, dtype=torch.float64)
+    covmean = scipy.linalg.sqrtm(s1.numpy() @ s2.numpy()).real
+    expected = float(((mu1 - mu2) ** 2).sum() + np.trace(s1.numpy() + s2.numpy() - 2 * covmean))
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-9)
+
+
+def test_frechet_of_samples_estimates_the_gaussians():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200_000, 2, generator=g)
+    y = 2 * torch.randn(200_000, 2, generator=g) + torch.tensor([1.0, 0.0])
+    assert frechet_distance_samples(x, y) == pytest.approx(1 + 2 * (2 - 1) ** 2, rel=0.02)
+    assert frechet_distance_samples(x, x) == pytest.approx(0, abs=1e-9)
+
+
+def _line(*xs):
+    return torch.tensor([[x, 0.0] for x in xs])
+
+
+def test_prdc_by_hand():
+    real, fake = _line(0, 1, 2, 3), _line(0.5, 10)
+    # real k=1 radii are all 1; fake radii are 9.5. Fake 0.5 lies in the balls of real 0 and 1.
+    assert precision_recall(real, fake, k=1) == (0.5, 1.0)
+    assert density_coverage(real, fake, k=1) == (1.0, 0.5)
+
+
+def test_prdc_identical_sets_are_perfect():
+    x = torch.randn(300, 2, generator=torch.Generator().manual_seed(0))
+    assert precision_recall(x, x.clone(), k=3) == (1.0, 1.0)
+    assert density_coverage(x, x.clone(), k=5)[1] == 1.0
+
+
+def _dense_prdc(real, fake, k):
+    """The definitions with full distance matrices, for comparison with the blocked version."""
+    d_rr, d_ff, d_rf = torch.cdist(real, real), torch.cdist(fake, fake), torch.cdist(real, fake)
+    r_real = d_rr.sort(1).values[:, k]
+    r_fake = d_ff.sort(1).values[:, k]
+    inside = d_rf < r_real[:, None]  # inside[i, j]: fake j in the ball of real i
+    return ((inside.any(0)).double().mean().item(), (d_rf < r_fake[None]).any(1).double().mean().item(),
+            inside.sum(0).double().mean().item() / k, (d_rf.min(1).values < r_real).double().mean().item())
+
+
+def test_blocked_prdc_equals_dense_definition(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(500, 4, generator=g).double(), 1.3 * torch.randn(400, 4, generator=g).double()
+    monkeypatch.setattr(prdc, "BLOCK", 64)
+    for k in (3, 5):
+        got = (*precision_recall(real, fake, k), *density_coverage(real, fake, k))
+        assert got == pytest.approx(_dense_prdc(real, fake, k), abs=1e-12)
+
+
+def test_median_seconds_runs_warmup_then_repeats():
+    calls = []
+    t = median_seconds(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5 and 0 <= t < 0.1
