@@ -31,7 +31,7 @@ class Config:
     r1_gamma: float = 0.05
     n_freq: int = 6                 # Fourier features of D's inputs (see nets.FourierFeatures)
     batch_size: int = 512
-    steps: int = 8000
+    steps: int = 6000
     ema: float | None = 0.995       # paper: 0.9999 over ~400k steps
 
 
