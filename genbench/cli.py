@@ -66,23 +66,32 @@ def cli():
 @click.option("--results", "results_dir", default="results", show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cpu or cuda.")
+@click.option("--checkpoint-every", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Training steps between checkpoints (one is always written at the end).")
+@click.option("--resume", is_flag=True,
+              help="Require an interrupted run to continue (re-running the same command continues one anyway).")
 @click.option("--dry-run", is_flag=True, help="Print the full config and exit.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar (on a terminal).")
 def run(model, dataset, seed, steps, batch_size, assignments, n_eval, sample_batch, sample_steps,
-        results_dir, device, dry_run, progress):
-    """Train one model, evaluate it, and append one row to the leaderboard."""
+        results_dir, device, checkpoint_every, resume, dry_run, progress):
+    """Train one model, evaluate it, and append one row to the leaderboard.
+
+    The same command on the same results folder continues an interrupted run from its last
+    checkpoint, and does nothing for a run already in the leaderboard.
+    """
     cfg = make_config(model, dataset, seed, steps, batch_size, assignments, n_eval, sample_batch,
                       sample_steps, device)
     if dry_run:
         click.echo(json.dumps(cfg.to_dict(), indent=2))
         return
-    from .runner import run as run_one  # torch-heavy imports only when there is work to do
+    from .runner import RunError, run as run_one  # torch-heavy imports only when there is work to do
     try:
-        row = run_one(cfg, results_dir, progress=progress, log=lambda m: click.echo(m, err=True))
-    except (OSError, LeaderboardError) as e:
+        row = run_one(cfg, results_dir, progress=progress, log=lambda m: click.echo(m, err=True),
+                      every=checkpoint_every, resume=resume)
+    except (OSError, LeaderboardError, RunError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(summary(row))
-    click.echo(f"row appended to {results_dir / 'leaderboard.csv'}; run saved in {results_dir / 'runs' / row['run_id']}")
+    click.echo(f"leaderboard {results_dir / 'leaderboard.csv'}, run folder {results_dir / 'runs' / row['run_id']}")
 
 
 def make_config(model, dataset, seed, steps, batch_size, assignments, n_eval, sample_batch,
@@ -105,7 +114,8 @@ def summary(row: dict) -> str:
     head = f"{row['model']} on {row['dataset']} (seed {row['seed']}, {row['steps']} steps)"
     if row["status"] != "ok":
         return f"{head}: {row['status']}"
-    modes = f"modes {row['modes']}/{row['modes_total']}  hq {row['hq']:.3f}  kl {row['kl']:.3f}  " if "modes" in row else ""
+    has_modes = isinstance(row.get("modes_total"), (int, float)) and row["modes_total"] == row["modes_total"]  # not NaN
+    modes = f"modes {row['modes']:.0f}/{row['modes_total']:.0f}  hq {row['hq']:.3f}  kl {row['kl']:.3f}  " if has_modes else ""
     return (f"{head}\n  quality   fd {row['fd']:.4f}  precision {row['precision']:.3f}  density {row['density']:.3f}\n"
             f"  coverage  {modes}recall {row['recall']:.3f}  coverage {row['coverage']:.3f}\n"
             f"  speed     nfe {row['nfe']:g}  {row['sample_sec_per_1k']:.4f} s / 1k samples (batch {row['sample_batch']})"
@@ -123,12 +133,14 @@ def sample(run_dir, n, out, seed):
     """Write N samples from a saved run."""
     if out.suffix not in (".pt", ".npy", ".png"):
         raise click.BadParameter(f"{out.name}: the output must end in .pt, .npy or .png", param_hint="'--out'")
-    from .runner import load_run, write_samples
+    from .runner import RunError, load_run, write_samples
     try:
         cfg, model = load_run(run_dir)
         write_samples(cfg, model, n, seed, out)
-    except (OSError, KeyError, RuntimeError, ValueError) as e:
-        raise click.ClickException(f"cannot sample from {run_dir}: {e}") from None
+    except RunError as e:
+        raise click.ClickException(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(f"cannot write {out}: {e.strerror or e}") from None
     click.echo(f"{n} samples from {cfg.model} ({run_dir.name}) written to {out}")
 
 

@@ -35,13 +35,16 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[dict]]:
+def _read(path: Path) -> tuple[list[str], list[dict]]:
     if not path.exists():
         return [], []
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        rows = list(reader)
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise LeaderboardError(f"{path} is not a readable CSV ({e})") from None
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise LeaderboardError(f"{path} is not a genbench leaderboard (missing columns: {', '.join(missing)})")
@@ -51,11 +54,26 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict]]:
     return header, rows
 
 
+def read_rows(results_dir: Path) -> tuple[list[str], list[dict]]:
+    """Header and rows of results_dir/leaderboard.csv, validated; ([], []) when there is none yet."""
+    return _read(Path(results_dir) / LEADERBOARD)
+
+
+def check_writable(results_dir: Path) -> None:
+    """Fail now, before any training, if results cannot be written there."""
+    results_dir = Path(results_dir)
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=results_dir).close()
+    except OSError as e:
+        raise LeaderboardError(f"cannot write results to {results_dir}: {e.strerror or e}") from None
+
+
 def append_row(results_dir: Path, row: dict) -> Path:
     """Append one row to results_dir/leaderboard.csv; concurrent writers serialise on a lock file."""
     path = Path(results_dir) / LEADERBOARD
     with FileLock(str(path) + ".lock"):
-        header, rows = _read_rows(path)
+        header, rows = _read(path)
         header = header or list(COLUMNS)
         header += [c for c in row if c not in header]
         buf = io.StringIO()
@@ -71,5 +89,5 @@ def load_leaderboard(results_dir: Path) -> pd.DataFrame:
     path = Path(results_dir) / LEADERBOARD
     if not path.exists():
         raise LeaderboardError(f"no leaderboard at {path}")
-    _read_rows(path)
+    _read(path)
     return pd.read_csv(path)

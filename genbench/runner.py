@@ -1,25 +1,36 @@
-"""One run, end to end: data → model → training → evaluation → run directory → leaderboard row."""
+"""One run, end to end: data → model → training → evaluation → run directory → leaderboard row.
+
+A run is named by what defines it (model, dataset, seed, config hash), so the same command on the
+same results folder continues an interrupted run from its last checkpoint, and says so when the
+run is already in the leaderboard.
+"""
+import dataclasses
 import datetime as dt
 import io
 import json
+import pickle
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 
 from . import __version__
 from .config import RunConfig
 from .data import get_dataset
 from .evaluate import NonFiniteSamples, draw_samples, evaluate
 from .plots import scatter_samples
-from .results import append_row, atomic_write
-from .train import Diverged, seed_everything, train
+from .results import append_row, atomic_write, check_writable, load_leaderboard, read_rows
+from .train import Diverged, rng_state, seed_everything, set_rng_state, train
 from models import MODELS
 
 CHECKPOINT = "checkpoint.pt"
+
+
+class RunError(RuntimeError):
+    """A run cannot start or continue; the message is one line for the user."""
 
 
 def git_commit() -> str:
@@ -47,45 +58,110 @@ def build(cfg: RunConfig, shape) -> tuple[torch.nn.Module, torch.nn.Module | Non
     return model, ema
 
 
-def new_run_id(cfg: RunConfig) -> str:
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{cfg.model}-{cfg.dataset}-s{cfg.seed}-{stamp}-{uuid.uuid4().hex[:6]}"
+def run_name(cfg: RunConfig) -> str:
+    return f"{cfg.model}-{cfg.dataset}-s{cfg.seed}-{cfg.config_hash()}"
 
 
-def save_checkpoint(path: Path, cfg: RunConfig, step: int, model, ema) -> None:
-    state = {"config": cfg.to_dict(), "step": step, "model": model.state_dict(),
-             "ema": ema.state_dict() if ema is not None else None}
+def save_checkpoint(path: Path, cfg: RunConfig, step: int, model, ema, data_rng, train_sec: float) -> None:
+    """Everything needed to continue bit-identically, written atomically."""
+    state = {"config": cfg.to_dict(), "config_hash": cfg.config_hash(), "step": step, "train_sec": train_sec,
+             "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+             "optimizers": {k: opt.state_dict() for k, opt in model.opts.items()},
+             "rng": rng_state(data_rng)}
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write(path, buf.getvalue())
 
 
-def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print) -> dict:
-    """Train, evaluate, save the run directory, then append the row (only once all that succeeded)."""
+def load_checkpoint(path: Path) -> dict:
+    """torch.load with weights_only=True; refusals and damage become one-line RunErrors."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Weights only load failed" in str(e):
+            raise RunError(f"{path} refused: it holds pickled Python objects, not only tensors; nothing of it was run") from None
+        raise RunError(f"{path} is not a torch checkpoint (corrupt or truncated)") from None
+    except OSError as e:
+        raise RunError(f"cannot read {path}: {e.strerror or e}") from None
+    except (RuntimeError, EOFError, ValueError) as e:
+        raise RunError(f"{path} is not a readable checkpoint (corrupt or truncated: {str(e).splitlines()[0]})") from None
+    if not isinstance(state, dict) or not {"config", "model", "step"} <= state.keys():
+        raise RunError(f"{path} is not a genbench checkpoint")
+    return state
+
+
+def restore(model, ema, state: dict, cfg: RunConfig, path: Path) -> None:
+    """Load weights and optimiser states, or say which model and shapes disagree."""
+    theirs = state["config"].get("model")
+    if theirs != cfg.model:
+        raise RunError(f"{path} holds a {theirs} model, not {cfg.model}")
+    try:
+        model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        for k, opt in model.opts.items():
+            if "optimizers" in state:
+                opt.load_state_dict(state["optimizers"][k])
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        detail = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), str(e).splitlines()[0])
+        raise RunError(f"{path} does not fit this {cfg.model} ({detail})") from None
+
+
+def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, every: int = 1000,
+        resume: bool = False) -> dict:
+    """Train (or continue), evaluate, save the run directory, then append the row."""
     results_dir = Path(results_dir)
-    run_id = new_run_id(cfg)
+    check_writable(results_dir)
+    run_id = run_name(cfg)
+    if any(r["run_id"] == run_id for r in read_rows(results_dir)[1]):
+        log(f"{run_id} is already in the leaderboard; use another --results folder to run it again")
+        board = load_leaderboard(results_dir)
+        return board[board["run_id"] == run_id].iloc[-1].to_dict()
     run_dir = results_dir / "runs" / run_id
-    run_dir.mkdir(parents=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(run_dir / ".lock"), timeout=0):
+            return _run(cfg, run_id, run_dir, results_dir, progress, log, every, resume)
+    except Timeout:
+        raise RunError(f"{run_id} is being run by another process") from None
+
+
+def _run(cfg, run_id, run_dir, results_dir, progress, log, every, resume) -> dict:
     data = get_dataset(cfg.dataset, n_reference=cfg.n_eval, data_seed=cfg.data_seed)
     seed_everything(cfg.seed)
     model, ema = build(cfg, data.shape)
+    data_rng = torch.Generator().manual_seed(cfg.seed)
+    path, start, prior_sec = run_dir / CHECKPOINT, 0, 0.0
+    if path.exists():
+        state = load_checkpoint(path)
+        restore(model, ema, state, cfg, path)
+        set_rng_state(state["rng"], data_rng)
+        start, prior_sec = state["step"], state["train_sec"]
+        log(f"resuming {run_id} from step {start}")
+    elif resume:
+        raise RunError(f"nothing to resume: no checkpoint in {run_dir}")
+    atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2).encode())
     hp = cfg.hparams
     row = {"run_id": run_id, "model": cfg.model, "dataset": cfg.dataset, "seed": cfg.seed,
            "steps": hp.steps, "status": "ok", "params": sum(p.numel() for p in model.parameters())}
+    t0 = time.perf_counter()
+
+    def checkpoint(step):
+        save_checkpoint(path, cfg, step, model, ema, data_rng, prior_sec + time.perf_counter() - t0)
+
     try:
-        cost = train(model, ema, data.train, hp.steps, hp.batch_size, cfg.seed, progress)
-        row.update(cost)
-        start = time.perf_counter()
+        train_sec = prior_sec + train(model, ema, data.train, hp.steps, hp.batch_size, data_rng,
+                                      start, checkpoint, every, progress)
+        row.update(train_sec=train_sec, images_seen=hp.steps * hp.batch_size)
+        t1 = time.perf_counter()
         metrics, samples = evaluate(ema or model, data, cfg.n_eval, cfg.sample_batch, cfg.seed,
                                     cfg.sample_steps, cfg.timing_repeats)
-        row.update(metrics, eval_sec=time.perf_counter() - start)
+        row.update(metrics, eval_sec=time.perf_counter() - t1)
         scatter_samples(samples, data.reference, run_dir / "samples.png",
                         f"{cfg.model} on {cfg.dataset}, seed {cfg.seed}")
     except (Diverged, NonFiniteSamples) as e:
-        log(f"{cfg.model} diverged: {e}")
+        log(f"{run_id} diverged: {e}")
         row["status"] = "diverged"
-    save_checkpoint(run_dir / CHECKPOINT, cfg, hp.steps, model, ema)
-    atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2).encode())
     row.update(sample_steps=cfg.sample_steps or (ema or model).nfe(), n_eval=cfg.n_eval,
                config_hash=cfg.config_hash(), genbench_version=__version__, git_commit=git_commit(),
                torch_version=torch.__version__, device=cfg.device,
@@ -98,21 +174,24 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print) -> 
 def load_run(run_dir: Path) -> tuple[RunConfig, torch.nn.Module]:
     """The config and the sampling model (EMA weights where the run kept them) of a saved run."""
     run_dir = Path(run_dir)
-    cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    state = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)
+    try:
+        cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RunError(f"{run_dir} has no readable config.json ({type(e).__name__}: {e})") from None
+    state = load_checkpoint(run_dir / CHECKPOINT)
     shape = get_dataset(cfg.dataset, n_reference=1, data_seed=cfg.data_seed).shape
-    model = MODELS[cfg.model](cfg.hparams, shape)
-    model.load_state_dict(state["ema"] if state["ema"] is not None else state["model"])
-    return cfg, model.eval()
+    model, ema = build(dataclasses.replace(cfg, device="cpu"), shape)
+    restore(model, ema, state, cfg, run_dir / CHECKPOINT)
+    return cfg, (ema or model).eval()
 
 
 def write_samples(cfg: RunConfig, model, n: int, seed: int, out: Path) -> None:
     """n samples in data space to .pt, .npy or .png (a scatter over the real data)."""
-    data = get_dataset(cfg.dataset, n_reference=min(n, 5000), data_seed=cfg.data_seed)
     samples, _ = draw_samples(model, n, cfg.sample_batch, seed, cfg.sample_steps)
     if out.suffix == ".pt":
         torch.save(samples, out)
     elif out.suffix == ".npy":
         np.save(out, samples.numpy())
     else:
+        data = get_dataset(cfg.dataset, n_reference=min(n, 5000), data_seed=cfg.data_seed)
         scatter_samples(samples, data.reference, out, f"{cfg.model} on {cfg.dataset}: {n} samples")

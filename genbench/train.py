@@ -1,4 +1,4 @@
-"""The training loop: seeding, batches, optimiser steps via the model, EMA, progress bar."""
+"""The training loop: seeding, batches, optimiser steps via the model, EMA, checkpoints, progress bar."""
 import math
 import random
 import time
@@ -18,6 +18,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def rng_state(data_rng: torch.Generator) -> dict:
+    """Every random stream training draws from, as tensors and plain numbers (weights_only-safe)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "data": data_rng.get_state(),
+            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+            "python": list(random.getstate()[1])}
+
+
+def set_rng_state(state: dict, data_rng: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    data_rng.set_state(state["data"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    random.setstate((3, tuple(state["python"]), None))
+
+
 @torch.no_grad()
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     """θ_ema ← decay·θ_ema + (1 − decay)·θ; buffers are copied."""
@@ -27,26 +44,26 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         b_ema.copy_(b)
 
 
-def train(model, ema, x_train: torch.Tensor, steps: int, batch_size: int, seed: int,
-          progress: bool = True) -> dict:
-    """Run `steps` optimiser steps on minibatches drawn uniformly (with replacement) from x_train.
+def train(model, ema, x_train: torch.Tensor, steps: int, batch_size: int, data_rng: torch.Generator,
+          start: int = 0, checkpoint=None, every: int = 1000, progress: bool = True) -> float:
+    """Optimiser steps start..steps−1 on minibatches drawn uniformly (with replacement) from x_train.
 
-    Raises Diverged on a non-finite loss. Returns the training cost figures for the row.
+    `checkpoint(step)` is called every `every` steps and after the last one, once the step's
+    update (and EMA) is done. Raises Diverged on a non-finite loss. Returns wall seconds.
     """
-    g = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
-    decay = model.cfg.ema
-    start = time.perf_counter()
-    bar = tqdm(range(steps), desc=f"train {type(model).__name__}", disable=not progress or None,
-               mininterval=0.5, leave=False)
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, steps), initial=start, total=steps, desc=f"train {type(model).__name__}",
+               disable=not progress or None, mininterval=0.5, leave=False)
     for step in bar:
-        x = x_train[torch.randint(len(x_train), (batch_size,), generator=g)].to(device)
+        x = x_train[torch.randint(len(x_train), (batch_size,), generator=data_rng)].to(device)
         losses = model.train_step(x)
         if not all(math.isfinite(v) for v in losses.values()):
             raise Diverged(f"non-finite loss at step {step}: {losses}")
         if ema is not None:
-            ema_update(ema, model, decay)
+            ema_update(ema, model, model.cfg.ema)
         if step % 100 == 0:
             bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
-    return {"train_sec": time.perf_counter() - start, "train_steps": steps,
-            "images_seen": steps * batch_size}
+        if checkpoint is not None and ((step + 1) % every == 0 or step + 1 == steps):
+            checkpoint(step + 1)
+    return time.perf_counter() - t0

@@ -1,0 +1,219 @@
+"""Resumable runs, safe checkpoints, a leaderboard that survives concurrency, crashes and bad input."""
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from genbench import results as results_mod
+from genbench.cli import cli
+from genbench.results import COLUMNS, append_row, load_leaderboard
+from models.gan import GAN
+
+TINY = ["--n-eval", "200", "--sample-batch", "100", "--no-progress"]
+GAN_RUN = ["run", "--model", "gan", "--steps", "600", "--checkpoint-every", "25", *TINY]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def genbench(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "genbench", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def one_line_error(r, needle, code=1):
+    lines = r.stderr.strip().splitlines()
+    assert r.exit_code == code and len(lines) == 1 and needle in lines[0], r.stderr
+    assert "Traceback" not in r.output + r.stderr
+
+
+def test_sigkill_then_resume_is_bit_identical(tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert genbench(*GAN_RUN, "--results", str(full)).wait() == 0
+    p = genbench(*GAN_RUN, "--results", str(killed))
+    ckpts = killed / "runs"
+    while not list(ckpts.glob("*/checkpoint.pt")) and p.poll() is None:
+        time.sleep(0.01)
+    time.sleep(random.uniform(0, 0.3))
+    p.send_signal(signal.SIGKILL)
+    assert p.wait() == -signal.SIGKILL
+    (ckpt,) = ckpts.glob("*/checkpoint.pt")
+    assert torch.load(ckpt, weights_only=True)["step"] < 600, "killed too late to test anything"
+    assert not (killed / "leaderboard.csv").exists()
+    r = genbench(*GAN_RUN, "--results", str(killed))
+    out, err = r.communicate()
+    assert r.returncode == 0 and "resuming" in err, err
+    a = torch.load(next((full / "runs").glob("*/checkpoint.pt")), weights_only=True)
+    b = torch.load(ckpt, weights_only=True)
+    for key in ("model", "optimizers"):
+        flat_a, flat_b = _tensors(a[key]), _tensors(b[key])
+        assert flat_a.keys() == flat_b.keys() and all(torch.equal(flat_a[k], flat_b[k]) for k in flat_a)
+    row_a, row_b = load_leaderboard(full).iloc[0], load_leaderboard(killed).iloc[0]
+    for col in ["fd", "precision", "recall", "density", "coverage", "modes", "hq", "kl", "run_id"]:
+        assert row_a[col] == row_b[col], col
+
+
+def _tensors(tree, prefix=""):
+    if isinstance(tree, torch.Tensor):
+        return {prefix: tree}
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, (list, tuple)) else []
+    return {k: v for key, sub in items for k, v in _tensors(sub, f"{prefix}/{key}").items()}
+
+
+def test_same_command_again_adds_no_row(tmp_path):
+    args = ["run", "--model", "vae", "--steps", "3", *TINY, "--results", str(tmp_path)]
+    assert invoke(*args).exit_code == 0
+    r = invoke(*args)
+    assert r.exit_code == 0 and "already in the leaderboard" in r.stderr
+    assert len(load_leaderboard(tmp_path)) == 1
+
+
+def test_resume_flag_needs_a_checkpoint(tmp_path):
+    r = invoke("run", "--model", "vae", "--steps", "3", *TINY, "--results", str(tmp_path), "--resume")
+    one_line_error(r, "nothing to resume")
+
+
+def test_eight_concurrent_runs_leave_eight_rows(tmp_path):
+    procs = [genbench("run", "--model", "vae", "--steps", "2", "--seed", str(s), *TINY, "--results", str(tmp_path))
+             for s in range(8)]
+    assert [p.wait() for p in procs] == [0] * 8
+    board = load_leaderboard(tmp_path)
+    assert sorted(board["seed"]) == list(range(8)) and board["run_id"].is_unique
+
+
+APPENDER = """
+import sys
+from genbench.results import append_row
+from genbench.results import COLUMNS
+for i in range(25):
+    append_row(sys.argv[1], {**{c: "x" for c in COLUMNS}, "run_id": f"{sys.argv[2]}-{i}", "extra_" + sys.argv[2]: i})
+"""
+
+
+def test_concurrent_appends_from_processes_lose_nothing(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-c", APPENDER, str(tmp_path), str(w)]) for w in range(6)]
+    assert [p.wait() for p in procs] == [0] * 6
+    board = load_leaderboard(tmp_path)
+    assert len(board) == 150 and board["run_id"].is_unique
+    assert {f"extra_{w}" for w in range(6)} <= set(board.columns)
+
+
+def test_a_crash_mid_write_leaves_the_previous_file(tmp_path, monkeypatch):
+    row = {c: "x" for c in COLUMNS}
+    append_row(tmp_path, row)
+    before = (tmp_path / "leaderboard.csv").read_bytes()
+
+    def crash(fd):
+        raise OSError("disk gone")
+    monkeypatch.setattr(results_mod.os, "fsync", crash)
+    with pytest.raises(OSError):
+        append_row(tmp_path, {**row, "run_id": "second"})
+    assert (tmp_path / "leaderboard.csv").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["leaderboard.csv", "leaderboard.csv.lock"]
+
+
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gan")
+    assert invoke("run", "--model", "gan", "--steps", "3", *TINY, "--results", str(out)).exit_code == 0
+    return next((out / "runs").iterdir())
+
+
+def copy_run(run_dir, tmp_path):
+    dst = tmp_path / run_dir.name
+    shutil.copytree(run_dir, dst)
+    return dst
+
+
+class Exploit:
+    def __reduce__(self):
+        return (os.system, (f"touch {MARKER}",))
+
+
+MARKER = Path("/tmp/genbench-test-pwned")
+
+
+def test_a_pickled_object_in_a_checkpoint_is_refused_and_not_run(gan_run, tmp_path):
+    MARKER.unlink(missing_ok=True)
+    run_dir = copy_run(gan_run, tmp_path)
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    torch.save({**state, "payload": Exploit()}, run_dir / "checkpoint.pt")
+    r = invoke("sample", "--run", str(run_dir), "--out", str(tmp_path / "s.npy"))
+    one_line_error(r, "refused")
+    assert not MARKER.exists() and not (tmp_path / "s.npy").exists()
+
+
+def test_truncated_checkpoint(gan_run, tmp_path):
+    run_dir = copy_run(gan_run, tmp_path)
+    data = (run_dir / "checkpoint.pt").read_bytes()
+    (run_dir / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    one_line_error(invoke("sample", "--run", str(run_dir), "--out", str(tmp_path / "s.npy")), "corrupt or truncated")
+
+
+def test_checkpoint_of_another_model(gan_run, tmp_path):
+    run_dir = copy_run(gan_run, tmp_path)
+    cfg = (run_dir / "config.json").read_text()
+    (run_dir / "config.json").write_text(cfg.replace('"model": "gan"', '"model": "vae"').replace('"nz"', '"latent"')
+                                         .replace('"adam_beta1": 0.5,', "").replace('"adam_beta2": 0.999,', "")
+                                         .replace('"n_freq": 6,', ""))
+    one_line_error(invoke("sample", "--run", str(run_dir), "--out", str(tmp_path / "s.npy")), "holds a gan model, not vae")
+
+
+def test_checkpoint_of_another_shape(gan_run, tmp_path):
+    run_dir = copy_run(gan_run, tmp_path)
+    cfg = (run_dir / "config.json").read_text()
+    (run_dir / "config.json").write_text(cfg.replace('"hidden": 256', '"hidden": 64'))
+    r = invoke("sample", "--run", str(run_dir), "--out", str(tmp_path / "s.npy"))
+    one_line_error(r, "size mismatch")
+    assert "[256, 2]" in r.stderr and "[64, 2]" in r.stderr
+
+
+def test_divergence_is_a_row_not_a_crash(tmp_path, monkeypatch):
+    real = GAN.train_step
+    monkeypatch.setattr(GAN, "train_step", lambda self, x, y=None: {**real(self, x), "loss_g": float("nan")})
+    r = invoke("run", "--model", "gan", "--steps", "5", *TINY, "--results", str(tmp_path))
+    assert r.exit_code == 0 and "diverged" in r.stderr
+    row = load_leaderboard(tmp_path).iloc[0]
+    assert row["status"] == "diverged" and row[["fd", "hq", "precision", "recall"]].isna().all()
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda p: p.write_text(p.read_text().replace("run_id,", "", 1)), "missing columns: run_id"),
+    (lambda p: p.write_text(p.read_text() + "garbage,1,2\n"), "too few fields"),
+    (lambda p: p.write_text(p.read_text() + p.read_text().splitlines()[-1] + ",extra,fields\n"), "too many fields"),
+])
+def test_damaged_leaderboard_stops_the_run_before_training(tmp_path, damage, needle):
+    assert invoke("run", "--model", "vae", "--steps", "2", *TINY, "--results", str(tmp_path)).exit_code == 0
+    board = tmp_path / "leaderboard.csv"
+    damage(board)
+    before = board.read_bytes()
+    r = invoke("run", "--model", "vae", "--steps", "2", "--seed", "1", *TINY, "--results", str(tmp_path))
+    one_line_error(r, needle)
+    assert board.read_bytes() == before and len(list((tmp_path / "runs").iterdir())) == 1
+
+
+def test_unwritable_results_folder(tmp_path):
+    (tmp_path / "file").write_text("")
+    one_line_error(invoke("run", "--model", "vae", "--steps", "2", *TINY, "--results", str(tmp_path / "file" / "r")),
+                   "cannot write results")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--batch-size", "0"], "--batch-size"),
+    (["--checkpoint-every", "0"], "--checkpoint-every"),
+    (["--n-eval", "-1"], "--n-eval"),
+    (["--sample-steps", "1001"], "1..1000"),
+])
+def test_out_of_range_options(tmp_path, args, needle):
+    r = invoke("run", "--model", "ddpm", *args, "--results", str(tmp_path))
+    one_line_error(r, needle, code=2)
+    assert not any(tmp_path.iterdir())
