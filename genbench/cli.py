@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import click
+import torch
 
 from .config import RunConfig, override
 from .data import DATASETS
@@ -104,8 +105,10 @@ def make_config(model, dataset, seed, steps, batch_size, assignments, n_eval, sa
     try:
         hparams = override(family.Config(), assignments)
         family(hparams, (2,)).nfe(sample_steps)  # validates the sampler setting before any work
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
+        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: no CUDA device is available here")
+    except (ValueError, RuntimeError) as e:
+        raise click.UsageError(str(e).splitlines()[0]) from None
     return RunConfig(model, dataset, seed, hparams, n_eval=n_eval, sample_batch=sample_batch,
                      sample_steps=sample_steps, device=device)
 

@@ -100,8 +100,7 @@ def restore(model, ema, state: dict, cfg: RunConfig, path: Path) -> None:
         if ema is not None:
             ema.load_state_dict(state["ema"])
         for k, opt in model.opts.items():
-            if "optimizers" in state:
-                opt.load_state_dict(state["optimizers"][k])
+            opt.load_state_dict(state["optimizers"][k])
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
         detail = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), str(e).splitlines()[0])
         raise RunError(f"{path} does not fit this {cfg.model} ({detail})") from None

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .diffusion import expand_like, posterior, q_sample, vp_alpha_bars
+from .diffusion import betas_from_alpha_bars, expand_like, posterior, q_sample, vp_alpha_bars
 from .nets import TimeMLP
 
 
@@ -48,7 +48,7 @@ class DDGAN(nn.Module):
         # ᾱ at t_0..t_T, renormalised so that ᾱ_0 = 1 (x_0 is the data), as DDGAN's code does
         ab = vp_alpha_bars(cfg.T, cfg.beta_min, cfg.beta_max)
         self.register_buffer("alpha_bar", ab / ab[0])
-        self.register_buffer("betas", 1 - self.alpha_bar[1:] / self.alpha_bar[:-1])  # β_1..β_T
+        self.register_buffer("betas", betas_from_alpha_bars(self.alpha_bar))  # β_1..β_T
         adam = dict(betas=(cfg.adam_beta1, cfg.adam_beta2))
         self.opts = {"generator": torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, **adam),
                      "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr_d, **adam)}

@@ -88,6 +88,7 @@ def test_dry_run_prints_the_config_and_writes_nothing(tmp_path):
     (["run", "--model", "ddpm", "--set", "warp=9"], "unknown hyperparameter 'warp'"),
     (["run", "--model", "ddpm", "--set", "lr=fast"], "bad value 'fast' for lr"),
     (["run", "--model", "ddgan", "--sample-steps", "2"], "T=4"),
+    (["run", "--model", "vae", "--device", "banana"], "device"),
     (["sample", "--run", "no/such/run", "--out", "x.npy"], "does not exist"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_row(tmp_path, args, needle):

@@ -18,7 +18,8 @@ from genbench.results import COLUMNS, append_row, load_leaderboard
 from models.gan import GAN
 
 TINY = ["--n-eval", "200", "--sample-batch", "100", "--no-progress"]
-GAN_RUN = ["run", "--model", "gan", "--steps", "600", "--checkpoint-every", "25", *TINY]
+STEPS = 300
+GAN_RUN = ["run", "--model", "gan", "--steps", str(STEPS), "--checkpoint-every", "20", *TINY]
 
 
 def invoke(*args):
@@ -47,7 +48,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     p.send_signal(signal.SIGKILL)
     assert p.wait() == -signal.SIGKILL
     (ckpt,) = ckpts.glob("*/checkpoint.pt")
-    assert torch.load(ckpt, weights_only=True)["step"] < 600, "killed too late to test anything"
+    assert torch.load(ckpt, weights_only=True)["step"] < STEPS, "killed too late to test anything"
     assert not (killed / "leaderboard.csv").exists()
     r = genbench(*GAN_RUN, "--results", str(killed))
     out, err = r.communicate()
