@@ -152,6 +152,8 @@ def _run(cfg, run_id, run_dir, results_dir, progress, log, every, resume) -> dic
         train_sec = prior_sec + train(model, ema, data.train, hp.steps, hp.batch_size, data_rng,
                                       start, checkpoint, every, progress)
         row.update(train_sec=train_sec, images_seen=hp.steps * hp.batch_size)
+        if progress:
+            log(f"evaluating {cfg.n_eval} samples and timing the sampler ...")
         t1 = time.perf_counter()
         metrics, samples = evaluate(ema or model, data, cfg.n_eval, cfg.sample_batch, cfg.seed,
                                     cfg.sample_steps, cfg.timing_repeats)
