@@ -97,3 +97,15 @@ def test_bad_input_is_one_line_exit_2_and_no_row(tmp_path, args, needle):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("genbench: error:") and needle in lines[0], r.stderr
     assert not (tmp_path / "leaderboard.csv").exists()
+
+
+@pytest.mark.parametrize("dataset, modes_total", [("ring8", 8), ("swissroll", None)])
+def test_other_datasets(tmp_path, dataset, modes_total):
+    r = invoke("run", "--model", "ddgan", "--dataset", dataset, "--results", str(tmp_path), *TINY)
+    assert r.exit_code == 0, r.output + r.stderr
+    row = load_leaderboard(tmp_path).iloc[0]
+    assert row["dataset"] == dataset and row["status"] == "ok" and row["fd"] >= 0
+    if modes_total is None:
+        assert row[["modes", "modes_total", "hq", "kl"]].isna().all()
+    else:
+        assert row["modes_total"] == modes_total and 0 <= row["modes"] <= modes_total
