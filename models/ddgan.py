@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .diffusion import betas_from_alpha_bars, expand_like, posterior, q_sample, vp_alpha_bars
+from .checks import check_ranges
 from .nets import TimeMLP
 
 
@@ -33,6 +34,11 @@ class Config:
     batch_size: int = 512
     steps: int = 6000
     ema: float | None = 0.995       # paper: 0.9999 over ~400k steps
+
+    def __post_init__(self):
+        check_ranges(self, positive=("T", "beta_min", "beta_max", "nz", "hidden", "blocks", "lr_g", "lr_d",
+                                     "batch_size", "steps"),
+                     non_negative=("r1_gamma", "n_freq"), fraction=("ema",))
 
 
 class DDGAN(nn.Module):

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .diffusion import alpha_bars, cosine_betas, ddpm_sample, linear_betas, q_sample
+from .checks import check_ranges
 from .nets import TimeMLP
 
 
@@ -26,6 +27,11 @@ class Config:
     batch_size: int = 512
     steps: int = 4000
     ema: float | None = 0.995       # paper: 0.9999 over 800k steps; this run is 100x shorter
+
+    def __post_init__(self):
+        check_ranges(self, positive=("T", "beta_1", "beta_T", "hidden", "blocks", "lr", "batch_size",
+                                     "steps"),
+                     non_negative=("n_freq",), fraction=("ema",))
 
 
 def make_betas(cfg: Config) -> torch.Tensor:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import check_ranges
 from .nets import encoder_mlp, mlp
 
 
@@ -26,6 +27,10 @@ class Config:
     steps: int = 8000
     n_freq: int = 6                 # Fourier features of D's input (see nets.FourierFeatures)
     ema: float | None = None
+
+    def __post_init__(self):
+        check_ranges(self, positive=("nz", "hidden", "depth", "lr", "batch_size", "steps"),
+                     non_negative=("n_freq",), fraction=("ema",))
 
 
 class GAN(nn.Module):

@@ -12,6 +12,7 @@ from math import prod
 import torch
 from torch import nn
 
+from .checks import check_ranges
 from .nets import mlp
 
 
@@ -24,6 +25,9 @@ class Config:
     batch_size: int = 512
     steps: int = 8000
     ema: float | None = None        # the standard recipe keeps no EMA
+
+    def __post_init__(self):
+        check_ranges(self, positive=("latent", "hidden", "depth", "lr", "batch_size", "steps"), fraction=("ema",))
 
 
 class VAE(nn.Module):

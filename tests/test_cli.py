@@ -89,6 +89,8 @@ def test_dry_run_prints_the_config_and_writes_nothing(tmp_path):
     (["run", "--model", "ddpm", "--set", "lr=fast"], "bad value 'fast' for lr"),
     (["run", "--model", "ddgan", "--sample-steps", "2"], "T=4"),
     (["run", "--model", "vae", "--device", "banana"], "device"),
+    (["run", "--model", "ddpm", "--set", "T=0"], "T must be positive"),
+    (["run", "--model", "ddgan", "--set", "ema=1.5"], "ema must be in [0, 1)"),
     (["sample", "--run", "no/such/run", "--out", "x.npy"], "does not exist"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_row(tmp_path, args, needle):
