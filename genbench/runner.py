@@ -64,7 +64,7 @@ def run_name(cfg: RunConfig) -> str:
 
 def save_checkpoint(path: Path, cfg: RunConfig, step: int, model, ema, data_rng, train_sec: float) -> None:
     """Everything needed to continue bit-identically, written atomically."""
-    state = {"config": cfg.to_dict(), "config_hash": cfg.config_hash(), "step": step, "train_sec": train_sec,
+    state = {"config": cfg.to_dict(), "step": step, "train_sec": train_sec,
              "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
              "optimizers": {k: opt.state_dict() for k, opt in model.opts.items()},
              "rng": rng_state(data_rng)}

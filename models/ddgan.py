@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .diffusion import betas_from_alpha_bars, expand_like, posterior, q_sample, vp_alpha_bars
 from .checks import check_ranges
+from .diffusion import betas_from_alpha_bars, expand_like, posterior, q_sample, vp_alpha_bars
 from .nets import TimeMLP
 
 

@@ -9,8 +9,8 @@ from math import prod
 import torch
 from torch import nn
 
-from .diffusion import alpha_bars, cosine_betas, ddpm_sample, linear_betas, q_sample
 from .checks import check_ranges
+from .diffusion import alpha_bars, cosine_betas, ddpm_sample, linear_betas, q_sample
 from .nets import TimeMLP
 
 
