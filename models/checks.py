@@ -1,4 +1,8 @@
-"""Range checks for the families' Config dataclasses, so a bad `--set` fails before any work."""
+"""Shared by every family: range checks for Config dataclasses (so a bad `--set` fails before any
+work) and the `sampling` decorator."""
+import functools
+
+import torch
 
 
 def check_ranges(cfg, positive=(), non_negative=(), fraction=()) -> None:
@@ -13,3 +17,19 @@ def check_ranges(cfg, positive=(), non_negative=(), fraction=()) -> None:
         v = getattr(cfg, name)
         if v is not None and not 0 <= v < 1:
             raise ValueError(f"{name} must be in [0, 1) or None, got {v}")
+
+
+def sampling(method):
+    """Decorate a family's `sample`: no gradients, and every network in eval mode (dropout off,
+    batch norm on its running statistics), so samples depend on the generator alone; the
+    previous mode is restored afterwards."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return method(self, *args, **kwargs)
+        finally:
+            self.train(was_training)
+    return wrapper

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_ranges
+from .checks import check_ranges, sampling
 from .diffusion import betas_from_alpha_bars, expand_like, posterior, q_sample, vp_alpha_bars
-from .nets import TimeMLP
+from .nets import TimeConvDiscriminator, TimeMLP, UNet, is_image
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,10 @@ class Config:
     beta_min: float = 0.1
     beta_max: float = 20.0
     nz: int = 8                     # paper: 100 for CIFAR-10; 2-D data needs far fewer
-    hidden: int = 128
+    hidden: int = 128               # 2-D: residual MLP width and blocks
     blocks: int = 3
+    ch: int = 64                    # images: base channels of the U-Net G and of D, G's blocks per resolution
+    res_blocks: int = 2
     lr_g: float = 1.6e-4            # paper's CIFAR-10 rates
     lr_d: float = 1.25e-4
     adam_beta1: float = 0.5
@@ -36,21 +38,30 @@ class Config:
     ema: float | None = 0.995       # paper: 0.9999 over ~400k steps
 
     def __post_init__(self):
-        check_ranges(self, positive=("T", "beta_min", "beta_max", "nz", "hidden", "blocks", "lr_g", "lr_d",
+        check_ranges(self, positive=("T", "beta_min", "beta_max", "nz", "hidden", "blocks", "ch", "res_blocks", "lr_g", "lr_d",
                                      "batch_size", "steps"),
                      non_negative=("r1_gamma", "n_freq"), fraction=("ema",))
 
 
+# images: the paper's CIFAR-10 optimiser settings and R1 γ = 0.02, a narrower U-Net for a CPU
+IMAGE_CONFIG = Config(nz=32, ch=32, res_blocks=1, r1_gamma=0.02, batch_size=128, steps=2000, ema=0.999)
+
+
 class DDGAN(nn.Module):
-    Config = Config
+    Config, IMAGE_CONFIG = Config, IMAGE_CONFIG
 
     def __init__(self, cfg: Config, data_shape, num_classes=None):
         super().__init__()
         self.cfg, self.data_shape = cfg, tuple(data_shape)
         d = prod(self.data_shape)
         t_scale = 1000 / cfg.T      # spread the few step indices over the embedding's frequencies
-        self.generator = TimeMLP(d, d, cfg.hidden, cfg.blocks, d_z=cfg.nz, t_scale=t_scale)
-        self.discriminator = TimeMLP(2 * d, 1, cfg.hidden, cfg.blocks, t_scale=t_scale, n_freq=cfg.n_freq)
+        if is_image(data_shape):  # D reads x_t and x_{t+1} stacked as channels
+            self.generator = UNet(data_shape, cfg.ch, cfg.res_blocks, d_z=cfg.nz, t_scale=t_scale)
+            pair_shape = (2 * data_shape[0], *data_shape[1:])
+            self.discriminator = TimeConvDiscriminator(pair_shape, cfg.ch, t_scale=t_scale)
+        else:
+            self.generator = TimeMLP(d, d, cfg.hidden, cfg.blocks, d_z=cfg.nz, t_scale=t_scale)
+            self.discriminator = TimeMLP(2 * d, 1, cfg.hidden, cfg.blocks, t_scale=t_scale, n_freq=cfg.n_freq)
         # ᾱ at t_0..t_T, renormalised so that ᾱ_0 = 1 (x_0 is the data), as DDGAN's code does
         ab = vp_alpha_bars(cfg.T, cfg.beta_min, cfg.beta_max)
         self.register_buffer("alpha_bar", ab / ab[0])
@@ -78,7 +89,7 @@ class DDGAN(nn.Module):
         return self.posterior_sample(x_0_hat, x_tp1, t, generator)
 
     def d_logit(self, x_t, x_tp1, t):
-        return self.discriminator(torch.cat([x_t.flatten(1), x_tp1.flatten(1)], dim=1), t).view(-1)
+        return self.discriminator(torch.cat([x_t, x_tp1], dim=1), t).view(-1)  # (B, 2d) or (B, 2C, H, W)
 
     def train_step(self, x, y=None):
         """One D step (non-saturating loss + γ/2·R1 on real x_t) then one G step."""
@@ -106,7 +117,7 @@ class DDGAN(nn.Module):
         self.discriminator.requires_grad_(True)
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "r1": r1.item()}
 
-    @torch.no_grad()
+    @sampling
     def sample(self, n, generator=None, steps=None):
         self.nfe(steps)
         x = torch.randn((n, *self.data_shape), generator=generator, device=self.alpha_bar.device)

@@ -1,8 +1,16 @@
-"""Shared building blocks: MLPs and sinusoidal time embeddings for 2-D data."""
+"""Shared building blocks: MLPs for 2-D data; U-Net, DCGAN and convolutional encoders for images.
+
+Families pick their networks from the data shape (`is_image`), never from a user flag.
+"""
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+def is_image(shape) -> bool:
+    return len(shape) == 3
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -91,3 +99,206 @@ class TimeMLP(nn.Module):
         for block in self.blocks:
             h = block(h, c)
         return self.out(h)
+
+
+# ---------------------------------------------------------------- images
+
+def resolutions(size: int) -> list[int]:
+    """Feature-map sides of a network that halves `size` while it is even and above 4:
+    32 -> [32, 16, 8, 4], 28 -> [28, 14, 7], 8 -> [8, 4]."""
+    out = [size]
+    while out[-1] % 2 == 0 and out[-1] > 4:
+        out.append(out[-1] // 2)
+    return out
+
+
+def group_norm(ch: int, affine: bool = True) -> nn.GroupNorm:
+    return nn.GroupNorm(min(32, ch // 4), ch, affine=affine)
+
+
+class AdaptiveGroupNorm(nn.Module):
+    """Group norm whose scale and shift come from the latent code, as in DDGAN's generator
+    (StyleGAN's AdaIN on groups): (1 + γ(w)) · GN(h) + β(w)."""
+
+    def __init__(self, ch: int, d_w: int):
+        super().__init__()
+        self.norm = group_norm(ch, affine=False)
+        self.style = nn.Linear(d_w, 2 * ch)
+
+    def forward(self, h, w):
+        gamma, beta = self.style(w)[:, :, None, None].chunk(2, dim=1)
+        return (1 + gamma) * self.norm(h) + beta
+
+
+class UResBlock(nn.Module):
+    """DDPM's residual block: GN, SiLU, conv, + time embedding, GN, SiLU, dropout, conv, + skip.
+    With a latent (d_w > 0) both norms are adaptive."""
+
+    def __init__(self, c_in: int, c_out: int, d_emb: int, dropout: float = 0.0, d_w: int = 0):
+        super().__init__()
+        self.norm1 = AdaptiveGroupNorm(c_in, d_w) if d_w else group_norm(c_in)
+        self.norm2 = AdaptiveGroupNorm(c_out, d_w) if d_w else group_norm(c_out)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.emb = nn.Linear(d_emb, c_out)
+        self.drop = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def _norm(self, norm, h, w):
+        return norm(h, w) if isinstance(norm, AdaptiveGroupNorm) else norm(h)
+
+    def forward(self, x, emb, w=None):
+        h = self.conv1(F.silu(self._norm(self.norm1, x, w)))
+        h = h + self.emb(F.silu(emb))[:, :, None, None]
+        h = self.conv2(self.drop(F.silu(self._norm(self.norm2, h, w))))
+        return self.skip(x) + h
+
+
+class SelfAttention(nn.Module):
+    """Single-head self-attention over the pixels of a feature map, with a residual connection."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.norm = group_norm(ch)
+        self.qkv = nn.Conv2d(ch, 3 * ch, 1)
+        self.proj = nn.Conv2d(ch, ch, 1)
+
+    def forward(self, x, emb=None, w=None):
+        b, c, hgt, wid = x.shape
+        q, k, v = self.qkv(self.norm(x)).flatten(2).transpose(1, 2).chunk(3, dim=2)  # 3 × (B, HW, C)
+        h = F.scaled_dot_product_attention(q, k, v)
+        return x + self.proj(h.transpose(1, 2).reshape(b, c, hgt, wid))
+
+
+class UNet(nn.Module):
+    """The DDPM U-Net (Ho et al. 2020, App. B; PixelCNN++ backbone): residual blocks at every
+    resolution, self-attention at 16×16 and at the lowest resolution, a middle block with
+    attention, skip connections, and a sinusoidal embedding of t.
+
+    Channel multipliers follow DDPM's CIFAR-10 net, (1, 2, 2, 2) cut to the resolutions there are.
+    With d_z > 0 it is DDGAN's generator: z goes through a mapping MLP and modulates every norm.
+    """
+
+    def __init__(self, shape, ch: int = 64, res_blocks: int = 2, dropout: float = 0.0,
+                 d_z: int = 0, t_scale: float = 1.0, out_channels: int | None = None):
+        super().__init__()
+        c_in, size = shape[0], shape[-1]
+        res = resolutions(size)
+        mults = (1, 2, 2, 2, 2, 2)[:len(res)]
+        d_emb, self.ch, self.t_scale = 4 * ch, ch, t_scale
+        self.t_mlp = nn.Sequential(nn.Linear(ch, d_emb), nn.SiLU(), nn.Linear(d_emb, d_emb))
+        self.z_mlp = mlp(d_z, d_emb, d_emb, 2) if d_z else None
+        d_w = d_emb if d_z else 0
+
+        def stage(c_in, c_out, r):  # a residual block, with attention at the chosen resolutions
+            attn = [SelfAttention(c_out)] if r == 16 or r == res[-1] else []
+            return nn.ModuleList([UResBlock(c_in, c_out, d_emb, dropout, d_w), *attn])
+
+        self.conv_in = nn.Conv2d(c_in, ch, 3, padding=1)
+        self.down, chans, c = nn.ModuleList(), [ch], ch
+        for i, r in enumerate(res):
+            for _ in range(res_blocks):
+                self.down.append(stage(c, ch * mults[i], r))
+                c = ch * mults[i]
+                chans.append(c)
+            if i < len(res) - 1:
+                self.down.append(nn.ModuleList([nn.Conv2d(c, c, 3, stride=2, padding=1)]))
+                chans.append(c)
+        self.mid = nn.ModuleList([UResBlock(c, c, d_emb, dropout, d_w), SelfAttention(c),
+                                  UResBlock(c, c, d_emb, dropout, d_w)])
+        self.up = nn.ModuleList()
+        for i, r in reversed(list(enumerate(res))):
+            for _ in range(res_blocks + 1):  # one more than on the way down: it also takes the downsampler's skip
+                self.up.append(stage(c + chans.pop(), ch * mults[i], r))
+                c = ch * mults[i]
+            if i > 0:
+                self.up.append(nn.ModuleList([nn.Upsample(scale_factor=2, mode="nearest"),
+                                              nn.Conv2d(c, c, 3, padding=1)]))
+        self.out = nn.Sequential(group_norm(c), nn.SiLU(), nn.Conv2d(c, out_channels or c_in, 3, padding=1))
+
+    @staticmethod
+    def _layers(layers, h, emb, w):
+        for layer in layers:
+            h = layer(h, emb, w) if isinstance(layer, (UResBlock, SelfAttention)) else layer(h)
+        return h
+
+    def forward(self, x, t, z=None):
+        emb = self.t_mlp(sinusoidal_embedding(t * self.t_scale, self.ch))
+        w = self.z_mlp(z) if self.z_mlp is not None else None
+        h = self.conv_in(x)
+        skips = [h]
+        for layers in self.down:
+            h = self._layers(layers, h, emb, w)
+            skips.append(h)
+        h = self._layers(self.mid, h, emb, w)
+        for layers in self.up:
+            if isinstance(layers[0], UResBlock):
+                h = torch.cat([h, skips.pop()], dim=1)
+            h = self._layers(layers, h, emb, w)
+        return self.out(h)
+
+
+class TimeConvDiscriminator(nn.Module):
+    """DDGAN's discriminator for images: reads x_t and x_{t+1} stacked as channels, downsampling
+    residual blocks with the time embedding added, LeakyReLU(0.2), then a linear logit.
+    No batch or group norm, so the R1 gradient penalty is per sample."""
+
+    def __init__(self, shape, ch: int = 64, t_scale: float = 1.0):
+        super().__init__()
+        res = resolutions(shape[-1])
+        self.ch, self.t_scale = ch, t_scale
+        self.t_mlp = nn.Sequential(nn.Linear(ch, 4 * ch), nn.LeakyReLU(0.2), nn.Linear(4 * ch, 4 * ch))
+        self.conv_in = nn.Conv2d(shape[0], ch, 3, padding=1)
+        chans = [ch * m for m in (1, 2, 4, 4, 4, 4)[:len(res)]]
+        self.blocks = nn.ModuleList(DownBlock(a, b, 4 * ch) for a, b in zip(chans, chans[1:]))
+        self.head = nn.Linear(chans[-1], 1)
+
+    def forward(self, x, t):
+        emb = self.t_mlp(sinusoidal_embedding(t * self.t_scale, self.ch))
+        h = self.conv_in(x)
+        for block in self.blocks:
+            h = block(h, emb)
+        return self.head(F.leaky_relu(h, 0.2).sum((2, 3)))
+
+
+class DownBlock(nn.Module):
+    """Residual downsampling block of DDGAN's discriminator, time embedding added after conv1."""
+
+    def __init__(self, c_in: int, c_out: int, d_emb: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.emb = nn.Linear(d_emb, c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1, bias=False)
+
+    def forward(self, x, emb):
+        h = self.conv1(F.leaky_relu(x, 0.2)) + self.emb(emb)[:, :, None, None]
+        h = self.conv2(F.leaky_relu(h, 0.2))
+        h = F.avg_pool2d(h, 2)
+        return (F.avg_pool2d(self.skip(x), 2) + h) / math.sqrt(2)
+
+
+def dcgan_generator(nz: int, shape, ch: int = 64, batch_norm: bool = True, out_act=nn.Tanh) -> nn.Sequential:
+    """DCGAN's generator (Radford et al. 2016): a linear map to the lowest resolution, then
+    stride-2 transposed convolutions that halve the channels, BN + ReLU, tanh output."""
+    res = resolutions(shape[-1])[::-1]
+    chans = [ch * 2 ** i for i in range(len(res))][::-1]
+    norm = nn.BatchNorm2d if batch_norm else nn.Identity
+    layers = [nn.Linear(nz, chans[0] * res[0] ** 2), nn.Unflatten(1, (chans[0], res[0], res[0])),
+              norm(chans[0]), nn.ReLU()]
+    for a, b in zip(chans, chans[1:]):
+        layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), norm(b), nn.ReLU()]
+    layers.append(nn.Conv2d(chans[-1], shape[0], 3, padding=1))
+    return nn.Sequential(*layers, *([out_act()] if out_act else []))
+
+
+def conv_encoder(shape, d_out: int, ch: int = 64, batch_norm: bool = True) -> nn.Sequential:
+    """DCGAN's discriminator body: stride-2 convolutions doubling the channels, LeakyReLU(0.2),
+    BN after all but the first, then a linear map to d_out (1 for a GAN's logit)."""
+    res = resolutions(shape[-1])
+    chans = [ch * 2 ** i for i in range(len(res))]
+    layers = [nn.Conv2d(shape[0], ch, 3, padding=1), nn.LeakyReLU(0.2)]
+    for a, b in zip(chans, chans[1:]):
+        layers += [nn.Conv2d(a, b, 4, stride=2, padding=1), nn.BatchNorm2d(b) if batch_norm else nn.Identity(),
+                   nn.LeakyReLU(0.2)]
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(chans[-1] * res[-1] ** 2, d_out))

@@ -1,68 +1,77 @@
 """The model contract (DESIGN.md §2), checked the same way for every family in the registry."""
+import dataclasses
+
 import pytest
 import torch
 
 from genbench.data import get_dataset
 from genbench.evaluate import draw_samples
-from models import MODELS
+from models import MODELS, default_config
 
-DATA = get_dataset("grid25", n_reference=10)
+DATA = {name: get_dataset(name, n_reference=10) for name in ("grid25", "digits")}
+CASES = [(model, data) for data in DATA for model in MODELS]
 
 
-def fresh(name):
+def small(cfg):
+    """The family's defaults with any U-Net narrowed and any long chain cut, for CPU test speed."""
+    cuts = {"ch": 8, "T": min(getattr(cfg, "T", 0), 20)}
+    return dataclasses.replace(cfg, **{k: v for k, v in cuts.items() if hasattr(cfg, k)})
+
+
+def fresh(name, data):
     torch.manual_seed(0)
-    family = MODELS[name]
-    return family(family.Config(), DATA.shape)
+    return MODELS[name](small(default_config(name, DATA[data].shape)), DATA[data].shape)
 
 
 def sample(model, seed=1, n=16):
     return model.sample(n, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.fixture(scope="module", params=list(MODELS))
+@pytest.fixture(scope="module", params=CASES, ids=[f"{m}-{d}" for m, d in CASES])
 def trained(request):
-    """A model after three optimisation steps, and the losses it reported."""
-    model = fresh(request.param)
-    losses = [model.train_step(DATA.train[i * 32:(i + 1) * 32]) for i in range(3)]
-    return model, losses
+    """A model after three optimisation steps on 2-D points or on images, and the losses it reported."""
+    name, data = request.param
+    model = fresh(name, data)
+    losses = [model.train_step(DATA[data].train[i * 32:(i + 1) * 32]) for i in range(3)]
+    return model, losses, request.param
 
 
 def test_losses_are_named_finite_floats(trained):
-    _, losses = trained
+    _, losses, _ = trained
     for step in losses:
         assert step and all(isinstance(v, float) and torch.isfinite(torch.tensor(v)) for v in step.values())
 
 
 def test_sample_shape_and_dtype(trained):
-    model, _ = trained
+    model, _, (_, data) = trained
     x = sample(model)
-    assert x.shape == (16, *DATA.shape) and x.dtype == torch.float32
+    assert x.shape == (16, *DATA[data].shape) and x.dtype == torch.float32
     assert torch.isfinite(x).all()
 
 
 def test_same_seed_same_samples_other_seed_other_samples(trained):
-    model, _ = trained
+    model, _, _ = trained
     assert torch.equal(sample(model, seed=1), sample(model, seed=1))
     assert not torch.equal(sample(model, seed=1), sample(model, seed=2))
 
 
 def test_state_dict_round_trip(trained):
-    model, _ = trained
-    copy = fresh(type(model).__name__.lower())
+    model, _, case = trained
+    copy = fresh(*case)
     assert not torch.equal(sample(copy), sample(model))
     copy.load_state_dict(model.state_dict())
     assert torch.equal(sample(copy), sample(model))
 
 
 def test_counted_nfe_equals_declared(trained):
-    model, _ = trained
+    model, _, _ = trained
     _, counted = draw_samples(model, n=20, batch=8, seed=0)
     assert counted == model.nfe()
 
 
-def test_train_step_changes_weights():
-    for name in MODELS:
-        model = fresh(name)
-        before = [p.detach().clone() for p in model.parameters()]
-        model.train_step(DATA.train[:32])
-        assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters())), name
+@pytest.mark.parametrize("name, data", CASES)
+def test_train_step_changes_weights(name, data):
+    model = fresh(name, data)
+    before = [p.detach().clone() for p in model.parameters()]
+    model.train_step(DATA[data].train[:32])
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
