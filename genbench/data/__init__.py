@@ -1,23 +1,33 @@
-"""Datasets by name. Each is a seeded draw with a train split and a held-out reference split."""
+"""Datasets by name. Each is a seeded draw or a fixed split, with a train set and a held-out
+reference set that the metrics compare generated samples against."""
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import torch
 
-from . import toy
+from . import images, toy
 
 
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    train: torch.Tensor             # (N, *shape), in data space
-    reference: torch.Tensor         # held-out draw the metrics compare against
-    means: torch.Tensor | None = None   # mixture modes (K, 2), for the mode metrics
+    train: torch.Tensor                 # (N, *shape), in data space (images: [−1, 1])
+    reference: torch.Tensor             # held-out real samples the metrics compare against
+    means: torch.Tensor | None = None   # mixture modes (K, 2), for the 2-D mode metrics
     sigma: float | None = None
+    train_labels: torch.Tensor | None = None      # classes (stacked: 3-digit codes)
+    reference_labels: torch.Tensor | None = None
+    num_classes: int | None = None      # modes the class-based mode count is out of
+    base: str | None = None             # the single-channel dataset whose classifier reads each channel
 
     @property
     def shape(self) -> tuple:
         return tuple(self.train.shape[1:])
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.shape) == 3
 
 
 # name -> (draw(n, generator), means, sigma)
@@ -26,17 +36,83 @@ _TOY = {
     "ring8": (partial(toy.mixture, toy.ring8_means(), 0.02), toy.ring8_means(), 0.02),
     "swissroll": (toy.swissroll, None, None),
 }
-DATASETS = tuple(_TOY)
-N_TRAIN = 100_000
+_VISION = {"mnist": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32)}   # name -> (channels, size)
+STACKED = {"stacked-digits": "digits", "stacked-mnist": "mnist"}   # name -> base dataset
+DATASETS = (*_TOY, "digits", "stacked-digits", *_VISION, "stacked-mnist")
+N_TRAIN = 100_000           # 2-D training draw
+N_STACKED_TRAIN = 60_000    # stacked training images (Stacked MNIST uses MNIST's size)
+# default evaluation sample count: PacGAN's 26k for 1,000 stacked modes, else 10k (or all held-out)
+DEFAULT_N = {"stacked-digits": 26_000, "stacked-mnist": 26_000}
 
 
-def get_dataset(name: str, n_reference: int = 10_000, data_seed: int = 0) -> Dataset:
-    """The named dataset. The data seed is fixed and separate from the run seed, so every model
-    sees the same draw; train and reference come from disjoint streams of that seed."""
-    if name not in _TOY:
+def default_n(name: str) -> int:
+    return DEFAULT_N.get(name, 10_000)
+
+
+def native_size(name: str) -> int | None:
+    """Side of the dataset's own images (None for 2-D data)."""
+    base = STACKED.get(name, name)
+    return 8 if base == "digits" else _VISION[base][1] if base in _VISION else None
+
+
+def dataset_shape(name: str, image_size: int | None = None) -> tuple:
+    """The shape of one sample, without loading anything."""
+    if name in _TOY:
+        return (2,)
+    base = STACKED.get(name, name)
+    channels = 3 if name in STACKED else 1 if base == "digits" else _VISION[base][0]
+    size = image_size or native_size(name)
+    return (channels, size, size)
+
+
+def check_name(name: str) -> None:
+    if name not in DATASETS:
         raise KeyError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+
+
+def get_dataset(name: str, n_reference: int | None = None, data_seed: int = 0, image_size: int | None = None,
+                root: Path | None = None, download: bool = False) -> Dataset:
+    """The named dataset. The data seed is fixed and separate from the run seed, so every model
+    sees the same data; train and reference never share a sample. `n_reference` defaults to the
+    dataset's evaluation size and is capped at the held-out images there are."""
+    check_name(name)
+    n_reference = n_reference or default_n(name)
+    if name in _TOY:
+        return _toy(name, n_reference, data_seed)
+    if name in STACKED:
+        return _stacked(name, n_reference, data_seed, image_size, root, download)
+    x_tr, y_tr, x_ref, y_ref = _base_splits(name, data_seed, root, download)
+    x_tr, x_ref = images.resize(x_tr, image_size), images.resize(x_ref, image_size)
+    keep = torch.randperm(len(x_ref), generator=torch.Generator().manual_seed(data_seed))[:n_reference]
+    return Dataset(name, images.to_unit(x_tr), images.to_unit(x_ref[keep]), train_labels=y_tr,
+                   reference_labels=y_ref[keep], num_classes=10)
+
+
+def _toy(name, n_reference, data_seed) -> Dataset:
     draw, means, sigma = _TOY[name]
     g = torch.Generator().manual_seed(data_seed)
     train = draw(n=N_TRAIN, g=g)
     reference = draw(n=n_reference, g=g)
     return Dataset(name, train, reference, means, sigma)
+
+
+def _base_splits(name, data_seed, root, download):
+    """uint8 (train images, train labels, held-out images, held-out labels) at native size."""
+    if name == "digits":
+        return images.load_digits(data_seed)
+    from .vision import default_root, load_vision  # torchvision only when it is needed
+    root = Path(root) if root else default_root()
+    return (*load_vision(name, root, train=True, download=download),
+            *load_vision(name, root, train=False, download=download))
+
+
+def _stacked(name, n_reference, data_seed, image_size, root, download) -> Dataset:
+    """Three independent base images as channels: training triples from the base train split,
+    reference triples from its held-out split."""
+    x_tr, y_tr, x_ref, y_ref = _base_splits(STACKED[name], data_seed, root, download)
+    x_tr, x_ref = images.resize(x_tr, image_size), images.resize(x_ref, image_size)
+    g = torch.Generator().manual_seed(data_seed)
+    train, train_codes = images.stack(x_tr, y_tr, N_STACKED_TRAIN, g)
+    reference, reference_codes = images.stack(x_ref, y_ref, n_reference, g)
+    return Dataset(name, images.to_unit(train), images.to_unit(reference), train_labels=train_codes,
+                   reference_labels=reference_codes, num_classes=1000, base=STACKED[name])
