@@ -7,10 +7,10 @@ import click
 import torch
 
 from .config import RunConfig, override
-from .data import DATASETS
+from .data import DATASETS, dataset_shape, default_n
 from .metrics import METRICS
 from .results import LeaderboardError
-from models import MODELS
+from models import MODELS, default_config
 
 
 class Cli(click.Group):
@@ -59,10 +59,18 @@ def cli():
 @click.option("--batch-size", type=click.IntRange(min=1), help="Training batch [default: the model's].")
 @click.option("--set", "assignments", multiple=True, callback=parse_assignments, metavar="NAME=VALUE",
               help="Override a model hyperparameter (repeatable); `genbench list` shows them.")
-@click.option("--n-eval", default=10_000, show_default=True, type=click.IntRange(min=10),
-              help="Generated and held-out real samples for the metrics.")
-@click.option("--sample-batch", default=1000, show_default=True, type=click.IntRange(min=1),
-              help="Batch size for sampling and its timing.")
+@click.option("--n-eval", type=click.IntRange(min=10),
+              help="Generated and held-out real samples for the metrics [default: 26,000 on stacked data "
+                   "(PacGAN), else 10,000, capped at the held-out images there are].")
+@click.option("--sample-batch", type=click.IntRange(min=1),
+              help="Batch size for sampling and its timing [default: 1000 for 2-D, 100 for images, as DDGAN's "
+                   "seconds per 100 images].")
+@click.option("--image-size", type=click.IntRange(min=8), help="Images: resample to this side (e.g. 16, 32).")
+@click.option("--data-root", type=click.Path(file_okay=False), help="torchvision datasets live here "
+              "[default: $GENBENCH_DATA or ~/.cache/genbench/data].")
+@click.option("--download", is_flag=True, help="Allow downloading the dataset and the FID Inception weights.")
+@click.option("--inception-weights", type=click.Path(), help="pt_inception-2015-12-05-6726825d.pth for FID "
+              "[default: $GENBENCH_INCEPTION_WEIGHTS or the torch hub cache]; without it FID is skipped.")
 @click.option("--sample-steps", type=click.IntRange(min=1), help="Sampler steps [default: the model's].")
 @click.option("--results", "results_dir", default="results", show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
@@ -73,56 +81,66 @@ def cli():
               help="Require an interrupted run to continue (re-running the same command continues one anyway).")
 @click.option("--dry-run", is_flag=True, help="Print the full config and exit.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar (on a terminal).")
-def run(model, dataset, seed, steps, batch_size, assignments, n_eval, sample_batch, sample_steps,
-        results_dir, device, checkpoint_every, resume, dry_run, progress):
+def run(model, dataset, seed, steps, batch_size, assignments, results_dir, checkpoint_every, resume, dry_run,
+        progress, **options):
     """Train one model, evaluate it, and append one row to the leaderboard.
 
     The same command on the same results folder continues an interrupted run from its last
     checkpoint, and does nothing for a run already in the leaderboard.
     """
-    cfg = make_config(model, dataset, seed, steps, batch_size, assignments, n_eval, sample_batch,
-                      sample_steps, device)
+    cfg = make_config(model, dataset, seed, steps, batch_size, assignments, **options)
     if dry_run:
         click.echo(json.dumps(cfg.to_dict(), indent=2))
         return
+    from .data.vision import DataError
     from .runner import RunError, run as run_one  # torch-heavy imports only when there is work to do
     try:
         row = run_one(cfg, results_dir, progress=progress, log=lambda m: click.echo(m, err=True),
                       every=checkpoint_every, resume=resume)
-    except (OSError, LeaderboardError, RunError) as e:
+    except (OSError, LeaderboardError, RunError, DataError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(summary(row))
     click.echo(f"leaderboard {results_dir / 'leaderboard.csv'}, run folder {results_dir / 'runs' / row['run_id']}")
 
 
-def make_config(model, dataset, seed, steps, batch_size, assignments, n_eval, sample_batch,
-                sample_steps, device) -> RunConfig:
-    family = MODELS[model]
+def make_config(model, dataset, seed, steps, batch_size, assignments, n_eval=None, sample_batch=None,
+                sample_steps=None, image_size=None, device="cpu", **paths) -> RunConfig:
+    family, shape = MODELS[model], dataset_shape(dataset, image_size)
+    if image_size is not None and len(shape) == 1:
+        raise click.UsageError(f"--image-size applies to image datasets, not {dataset}")
     if steps is not None:
         assignments["steps"] = str(steps)
     if batch_size is not None:
         assignments["batch_size"] = str(batch_size)
     try:
-        hparams = override(family.Config(), assignments)
-        family(hparams, (2,)).nfe(sample_steps)  # validates the sampler setting before any work
+        hparams = override(default_config(model, shape), assignments)
+        family(hparams, shape).nfe(sample_steps)  # validates the sampler setting before any work
         if torch.device(device).type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"--device {device}: no CUDA device is available here")
     except (ValueError, RuntimeError) as e:
         raise click.UsageError(str(e).splitlines()[0]) from None
-    return RunConfig(model, dataset, seed, hparams, n_eval=n_eval, sample_batch=sample_batch,
-                     sample_steps=sample_steps, device=device)
+    return RunConfig(model, dataset, seed, hparams, n_eval=n_eval or default_n(dataset),
+                     sample_batch=sample_batch or (100 if len(shape) == 3 else 1000), sample_steps=sample_steps,
+                     image_size=image_size, device=device, **paths)
 
 
 def summary(row: dict) -> str:
     head = f"{row['model']} on {row['dataset']} (seed {row['seed']}, {row['steps']} steps)"
     if row["status"] != "ok":
         return f"{head}: {row['status']}"
-    has_modes = isinstance(row.get("modes_total"), (int, float)) and row["modes_total"] == row["modes_total"]  # not NaN
-    modes = f"modes {row['modes']:.0f}/{row['modes_total']:.0f}  hq {row['hq']:.3f}  kl {row['kl']:.3f}  " if has_modes else ""
-    return (f"{head}\n  quality   fd {row['fd']:.4f}  precision {row['precision']:.3f}  density {row['density']:.3f}\n"
-            f"  coverage  {modes}recall {row['recall']:.3f}  coverage {row['coverage']:.3f}\n"
+
+    def show(names, fmt="{:.3f}"):
+        return "  ".join(f"{n} {fmt.format(row[n])}" for n in names if _present(row.get(n)))
+
+    modes = f"modes {row['modes']:.0f}/{row['modes_total']:.0f}  " if _present(row.get("modes")) else ""
+    return (f"{head}\n  quality   {show(['fid', 'fd_domain', 'fd'], '{:.4f}')}  {show(['precision', 'density', 'hq'])}\n"
+            f"  coverage  {modes}{show(['kl', 'recall', 'coverage'])}\n"
             f"  speed     nfe {row['nfe']:g}  {row['sample_sec_per_1k']:.4f} s / 1k samples (batch {row['sample_batch']})"
             f"  train {row['train_sec']:.0f} s")
+
+
+def _present(v) -> bool:
+    return v is not None and v == v  # not None, not NaN
 
 
 @cli.command()

@@ -8,18 +8,27 @@ from dataclasses import dataclass
 from models import MODELS
 
 
+NOT_HASHED = ("seed", "device", "data_root", "download", "inception_weights")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     model: str
     dataset: str = "grid25"
     seed: int = 0
     hparams: typing.Any = None      # the family's own frozen Config (steps, batch size, rates, ...)
-    n_eval: int = 10_000            # generated and held-out real samples the metrics compare
+    n_eval: int = 10_000            # generated and held-out real samples the metrics compare (capped
+                                    # at the held-out images a dataset has)
     sample_batch: int = 1000        # batch size of the sampling-speed measurement, recorded
+    image_size: int | None = None   # images: resample to this side; None = the dataset's own
     sample_steps: int | None = None  # sampler steps; None = the model's own default
     timing_repeats: int = 5
     data_seed: int = 0              # fixed, so every model and seed trains on the same draw
     device: str = "cpu"
+    # where things are, not what the experiment is: kept out of the hash
+    data_root: str | None = None    # torchvision datasets; None = $GENBENCH_DATA or ~/.cache/genbench/data
+    download: bool = False          # allow downloading datasets and the FID weights
+    inception_weights: str | None = None  # the FID weights file; None = $GENBENCH_INCEPTION_WEIGHTS or hub cache
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "hparams": dataclasses.asdict(self.hparams)}
@@ -30,8 +39,8 @@ class RunConfig:
         return cls(**{**d, "hparams": family.Config(**d["hparams"])})
 
     def config_hash(self) -> str:
-        """Hash of everything that defines the experiment except the seed and the device."""
-        d = {k: v for k, v in self.to_dict().items() if k not in ("seed", "device")}
+        """Hash of everything that defines the experiment except the seed, the device and paths."""
+        d = {k: v for k, v in self.to_dict().items() if k not in NOT_HASHED}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -1,7 +1,9 @@
 """sample → metrics → one dict. Knows the model only through `sample` and its child networks."""
 import torch
 
-from .metrics import density_coverage, frechet_distance_samples, median_seconds, mixture_modes, precision_recall
+from .data.images import quantize
+from .metrics import (class_modes, density_coverage, frechet_distance, frechet_distance_samples, gaussian_stats,
+                      median_seconds, mixture_modes, precision_recall)
 
 
 class NonFiniteSamples(ValueError):
@@ -35,23 +37,40 @@ def draw_samples(model, n: int, batch: int, seed: int, steps=None) -> tuple[torc
     return torch.cat(chunks), counter.rows / n
 
 
-def sample_metrics(samples: torch.Tensor, reference: torch.Tensor, means=None, sigma=None) -> dict:
-    """Every quality and coverage metric of generated samples against held-out real ones."""
+def sample_metrics(samples: torch.Tensor, data, features=None) -> dict:
+    """Every quality and coverage metric of generated samples against the held-out real ones:
+    on raw coordinates for 2-D data, on quantised images' features for images."""
     if not torch.isfinite(samples).all():
         raise NonFiniteSamples("the model produced non-finite samples")
-    precision, recall = precision_recall(reference, samples, k=3)
-    density, coverage = density_coverage(reference, samples, k=5)
-    out = {"fd": frechet_distance_samples(samples, reference), "precision": precision,
-           "recall": recall, "density": density, "coverage": coverage}
-    if means is not None:
-        out.update(mixture_modes(samples, means, sigma))
+    if data.is_image:
+        return image_metrics(quantize(samples), data, features)
+    out = {"fd": frechet_distance_samples(samples, data.reference), **_prdc(data.reference, samples)}
+    if data.means is not None:
+        out.update(mixture_modes(samples, data.means, data.sigma))
     return out
 
 
-def evaluate(model, data, n: int, batch: int, seed: int, steps=None, repeats: int = 5) -> tuple[dict, torch.Tensor]:
-    """Quality, coverage and speed of `model` on `data`; returns (metrics, samples in data space)."""
-    samples, nfe = draw_samples(model, n, batch, seed, steps)
-    metrics = sample_metrics(samples, data.reference, data.means, data.sigma)
+def _prdc(real_features, fake_features) -> dict:
+    precision, recall = precision_recall(real_features, fake_features, k=3)
+    density, coverage = density_coverage(real_features, fake_features, k=5)
+    return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
+
+
+def image_metrics(x: torch.Tensor, data, features) -> dict:
+    """FD-domain, PRDC and class modes in the domain classifier's space; FID when Inception is there."""
+    f = features.domain.features(x)
+    out = {"fd_domain": frechet_distance_samples(f, features.reference), **_prdc(features.reference, f),
+           **class_modes(features.domain.classes(x), data.num_classes)}
+    if features.inception is not None:
+        out["fid"] = frechet_distance(*gaussian_stats(features.inception(x)), *features.inception_stats)
+    return out
+
+
+def evaluate(model, data, batch: int, seed: int, steps=None, repeats: int = 5, features=None) -> tuple[dict, torch.Tensor]:
+    """Quality, coverage and speed of `model` on `data` (as many samples as reference points);
+    returns (metrics, samples in data space)."""
+    samples, nfe = draw_samples(model, len(data.reference), batch, seed, steps)
+    metrics = sample_metrics(samples, data, features)
     device = next(model.parameters()).device
     sec = median_seconds(lambda: model.sample(batch, steps=steps), repeats=repeats, device=device)
     return {**metrics, "nfe": nfe, "sample_sec_per_1k": sec * 1000 / batch, "sample_batch": batch}, samples

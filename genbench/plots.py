@@ -1,4 +1,4 @@
-"""Figures for one run: samples drawn over the real data."""
+"""Figures for one run: generated points over the real data (2-D), or a grid of images."""
 from pathlib import Path
 
 import matplotlib
@@ -6,6 +6,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from torchvision.utils import make_grid  # noqa: E402
+
+
+def plot_samples(samples: torch.Tensor, reference: torch.Tensor, path: Path, title: str) -> None:
+    if samples.dim() == 4:
+        image_grid(samples, path, title)
+    else:
+        scatter_samples(samples, reference, path, title)
 
 
 def scatter_samples(samples: torch.Tensor, reference: torch.Tensor, path: Path, title: str) -> None:
@@ -16,6 +24,17 @@ def scatter_samples(samples: torch.Tensor, reference: torch.Tensor, path: Path, 
     lim = float(reference.abs().max()) * 1.25
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="$x_1$", ylabel="$x_2$", title=title, aspect="equal")
     ax.legend(loc="upper right", markerscale=4, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def image_grid(samples: torch.Tensor, path: Path, title: str, n: int = 64) -> None:
+    """The first n images in [−1, 1] as an 8-wide grid, pixels drawn as blocks (no smoothing)."""
+    grid = make_grid((samples[:n].clamp(-1, 1) + 1) / 2, nrow=8, padding=1, pad_value=1.0)  # (3, H, W)
+    fig, ax = plt.subplots(figsize=(5, 5.3), dpi=120)
+    ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.set(title=title, xticks=[], yticks=[])
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

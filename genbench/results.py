@@ -10,9 +10,11 @@ from filelock import FileLock
 
 # the schema's fixed columns, in order; rows may carry more (hyperparameters, training cost)
 COLUMNS = ["run_id", "timestamp", "model", "dataset", "seed", "steps", "status", "params",
-           "train_sec", "nfe", "sample_sec_per_1k", "sample_batch", "fd", "precision", "recall",
-           "density", "coverage", "modes", "modes_total", "hq", "kl", "config_hash",
-           "genbench_version", "git_commit", "torch_version", "device"]
+           "train_sec", "nfe", "sample_sec_per_1k", "sample_batch", "fid", "fd_domain", "fd", "precision",
+           "recall", "density", "coverage", "modes", "modes_total", "hq", "kl", "feature_extractor",
+           "n_samples", "image_size", "config_hash", "genbench_version", "git_commit", "torch_version", "device"]
+# what a file must have to be read as a leaderboard (files from before a column was added still are)
+REQUIRED = ["run_id", "model", "dataset", "seed", "status", "config_hash"]
 LEADERBOARD = "leaderboard.csv"
 
 
@@ -45,7 +47,7 @@ def _read(path: Path) -> tuple[list[str], list[dict]]:
             rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as e:
         raise LeaderboardError(f"{path} is not a readable CSV ({e})") from None
-    missing = [c for c in COLUMNS if c not in header]
+    missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise LeaderboardError(f"{path} is not a genbench leaderboard (missing columns: {', '.join(missing)})")
     for i, row in enumerate(rows, start=2):
@@ -69,11 +71,15 @@ def check_writable(results_dir: Path) -> None:
         raise LeaderboardError(f"cannot write results to {results_dir}: {e.strerror or e}") from None
 
 
-def append_row(results_dir: Path, row: dict) -> Path:
-    """Append one row to results_dir/leaderboard.csv; concurrent writers serialise on a lock file."""
+def append_row(results_dir: Path, row: dict, unique: bool = False) -> bool:
+    """Append one row to results_dir/leaderboard.csv; concurrent writers serialise on a lock file.
+    With `unique`, a row whose run_id is already there is not added (checked under the lock).
+    Returns whether the row was written."""
     path = Path(results_dir) / LEADERBOARD
     with FileLock(str(path) + ".lock"):
         header, rows = _read(path)
+        if unique and any(r["run_id"] == row["run_id"] for r in rows):
+            return False
         header = header or list(COLUMNS)
         header += [c for c in row if c not in header]
         buf = io.StringIO()
@@ -81,7 +87,7 @@ def append_row(results_dir: Path, row: dict) -> Path:
         writer.writeheader()
         writer.writerows(rows + [row])
         atomic_write(path, buf.getvalue().encode())
-    return path
+    return True
 
 
 def load_leaderboard(results_dir: Path) -> pd.DataFrame:

@@ -6,6 +6,7 @@ run is already in the leaderboard.
 """
 import dataclasses
 import datetime as dt
+import hashlib
 import io
 import json
 import pickle
@@ -19,9 +20,9 @@ from filelock import FileLock, Timeout
 
 from . import __version__
 from .config import RunConfig
-from .data import get_dataset
-from .evaluate import NonFiniteSamples, draw_samples, evaluate
-from .plots import scatter_samples
+from .data import dataset_shape, get_dataset
+from .evaluate import NonFiniteSamples, draw_samples, evaluate, sample_metrics
+from .plots import plot_samples
 from .results import append_row, atomic_write, check_writable, load_leaderboard, read_rows
 from .train import Diverged, rng_state, seed_everything, set_rng_state, train
 from models import MODELS
@@ -116,17 +117,69 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
         log(f"{run_id} is already in the leaderboard; use another --results folder to run it again")
         board = load_leaderboard(results_dir)
         return board[board["run_id"] == run_id].iloc[-1].to_dict()
+    data = load_data(cfg)   # before the run folder exists: missing data leaves nothing behind
+    features = image_features(cfg, data, log, progress)
+    real_floor(cfg, data, features, results_dir, log)
     run_dir = results_dir / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(run_dir / ".lock"), timeout=0):
-            return _run(cfg, run_id, run_dir, results_dir, progress, log, every, resume)
+            return _run(cfg, data, features, run_id, run_dir, results_dir, progress, log, every, resume)
     except Timeout:
         raise RunError(f"{run_id} is being run by another process") from None
 
 
-def _run(cfg, run_id, run_dir, results_dir, progress, log, every, resume) -> dict:
-    data = get_dataset(cfg.dataset, n_reference=cfg.n_eval, data_seed=cfg.data_seed)
+def load_data(cfg: RunConfig):
+    return get_dataset(cfg.dataset, n_reference=cfg.n_eval, data_seed=cfg.data_seed, image_size=cfg.image_size,
+                       root=cfg.data_root, download=cfg.download)
+
+
+def image_features(cfg: RunConfig, data, log=print, progress=True):
+    """The domain classifier (trained and cached on first use) and, when its weights are on disk,
+    pytorch-fid's Inception, with the reference set's features; None for 2-D data."""
+    if not data.is_image:
+        return None
+    from .features import domain_extractor, prepare
+    from .features.inception import InceptionFeatures, InceptionUnavailable, WeightsRejected, download_weights, find_weights
+    domain = domain_extractor(data, cfg.image_size, cfg.data_seed, cfg.data_root, cfg.download, log, progress)
+    try:
+        try:
+            weights = find_weights(cfg.inception_weights)
+        except InceptionUnavailable as e:
+            if not cfg.download:
+                log(f"FID skipped: {e}")
+                return prepare(data, cfg.data_seed, domain)
+            weights = download_weights()
+    except (InceptionUnavailable, WeightsRejected) as e:  # a wrong file is never swapped for another
+        raise RunError(str(e)) from None
+    return prepare(data, cfg.data_seed, domain, InceptionFeatures(weights, cfg.device))
+
+
+def extractor_columns(data, features) -> dict:
+    return {"feature_extractor": features.name if features else "identity", "n_samples": len(data.reference),
+            "image_size": data.shape[-1] if data.is_image else None,
+            "domain_accuracy": features.domain.accuracy if features else None}
+
+
+def real_floor(cfg: RunConfig, data, features, results_dir: Path, log=print) -> None:
+    """Append, once per (dataset, image size, N, extractor), the metrics of real training samples
+    against the reference set: what a perfect model scores, the floor every row is read against."""
+    cols = extractor_columns(data, features)
+    key = json.dumps([cfg.dataset, cfg.data_seed, cols["image_size"], cols["n_samples"], cols["feature_extractor"]])
+    run_id = f"real-{cfg.dataset}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    if any(r["run_id"] == run_id for r in read_rows(results_dir)[1]):
+        return
+    g = torch.Generator().manual_seed(cfg.data_seed)
+    real = data.train[torch.randperm(len(data.train), generator=g)[:len(data.reference)]]
+    row = {"run_id": run_id, "model": "real", "dataset": cfg.dataset, "seed": cfg.data_seed, "status": "ok",
+           **sample_metrics(real, data, features), **cols, "config_hash": run_id.rsplit("-", 1)[1],
+           "genbench_version": __version__, "git_commit": git_commit(), "torch_version": torch.__version__,
+           "device": "cpu", "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    if append_row(results_dir, row, unique=True):  # parallel runs may both have computed it
+        log(f"real-data floor for {cfg.dataset} ({cols['feature_extractor']}, n={cols['n_samples']}) added to the leaderboard")
+
+
+def _run(cfg, data, features, run_id, run_dir, results_dir, progress, log, every, resume) -> dict:
     seed_everything(cfg.seed)
     model, ema = build(cfg, data.shape)
     data_rng = torch.Generator().manual_seed(cfg.seed)
@@ -153,17 +206,16 @@ def _run(cfg, run_id, run_dir, results_dir, progress, log, every, resume) -> dic
                                       start, checkpoint, every, progress)
         row.update(train_sec=train_sec, images_seen=hp.steps * hp.batch_size)
         if progress:
-            log(f"evaluating {cfg.n_eval} samples and timing the sampler ...")
+            log(f"evaluating {len(data.reference)} samples and timing the sampler ...")
         t1 = time.perf_counter()
-        metrics, samples = evaluate(ema or model, data, cfg.n_eval, cfg.sample_batch, cfg.seed,
-                                    cfg.sample_steps, cfg.timing_repeats)
+        metrics, samples = evaluate(ema or model, data, cfg.sample_batch, cfg.seed, cfg.sample_steps,
+                                    cfg.timing_repeats, features)
         row.update(metrics, eval_sec=time.perf_counter() - t1)
-        scatter_samples(samples, data.reference, run_dir / "samples.png",
-                        f"{cfg.model} on {cfg.dataset}, seed {cfg.seed}")
+        plot_samples(samples, data.reference, run_dir / "samples.png", f"{cfg.model} on {cfg.dataset}, seed {cfg.seed}")
     except (Diverged, NonFiniteSamples) as e:
         log(f"{run_id} diverged: {e}")
         row["status"] = "diverged"
-    row.update(sample_steps=cfg.sample_steps or (ema or model).nfe(), n_eval=cfg.n_eval,
+    row.update(sample_steps=cfg.sample_steps or (ema or model).nfe(), **extractor_columns(data, features),
                config_hash=cfg.config_hash(), genbench_version=__version__, git_commit=git_commit(),
                torch_version=torch.__version__, device=cfg.device,
                timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -180,7 +232,7 @@ def load_run(run_dir: Path) -> tuple[RunConfig, torch.nn.Module]:
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise RunError(f"{run_dir} has no readable config.json ({type(e).__name__}: {e})") from None
     state = load_checkpoint(run_dir / CHECKPOINT)
-    shape = get_dataset(cfg.dataset, n_reference=1, data_seed=cfg.data_seed).shape
+    shape = dataset_shape(cfg.dataset, cfg.image_size)
     model, ema = build(dataclasses.replace(cfg, device="cpu"), shape)
     restore(model, ema, state, cfg, run_dir / CHECKPOINT)
     return cfg, (ema or model).eval()
@@ -194,5 +246,4 @@ def write_samples(cfg: RunConfig, model, n: int, seed: int, out: Path) -> None:
     elif out.suffix == ".npy":
         np.save(out, samples.numpy())
     else:
-        data = get_dataset(cfg.dataset, n_reference=min(n, 5000), data_seed=cfg.data_seed)
-        scatter_samples(samples, data.reference, out, f"{cfg.model} on {cfg.dataset}: {n} samples")
+        plot_samples(samples, load_data(cfg).reference, out, f"{cfg.model} on {cfg.dataset}: {n} samples")

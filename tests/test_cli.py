@@ -11,6 +11,12 @@ from models import MODELS
 TINY = ["--steps", "3", "--n-eval", "200", "--sample-batch", "100", "--no-progress"]
 
 
+def runs(results):
+    """The leaderboard without its real-data floor rows."""
+    board = load_leaderboard(results)
+    return board[board["model"] != "real"].reset_index(drop=True)
+
+
 def invoke(*args):
     return CliRunner().invoke(cli, list(args))
 
@@ -26,11 +32,12 @@ def results(tmp_path_factory):
 
 
 def test_each_run_appends_one_complete_row(results):
-    board = load_leaderboard(results)
+    board = runs(results)
     assert list(board["model"]) == list(MODELS)
     assert set(COLUMNS) <= set(board.columns)
     assert (board["status"] == "ok").all() and (board["steps"] == 3).all()
-    assert (board["n_eval"] == 200).all() and (board["sample_batch"] == 100).all()
+    assert (board["n_samples"] == 200).all() and (board["sample_batch"] == 100).all()
+    assert (board["feature_extractor"] == "identity").all() and board["image_size"].isna().all()
     assert dict(zip(board["model"], board["nfe"])) == {"vae": 1, "gan": 1, "ddpm": 1000, "ddgan": 4}
     for col in ["fd", "precision", "recall", "density", "coverage", "hq", "kl", "sample_sec_per_1k", "train_sec"]:
         assert board[col].notna().all(), col
@@ -62,7 +69,7 @@ def test_same_seed_same_row(tmp_path):
     rows = []
     for sub in ("a", "b"):
         assert invoke("run", "--model", "gan", "--results", str(tmp_path / sub), *TINY).exit_code == 0
-        rows.append(load_leaderboard(tmp_path / sub).iloc[0])
+        rows.append(runs(tmp_path / sub).iloc[0])
     for col in ["fd", "precision", "recall", "density", "coverage", "modes", "hq", "kl", "config_hash"]:
         assert rows[0][col] == rows[1][col], col
 
@@ -90,6 +97,8 @@ def test_dry_run_prints_the_config_and_writes_nothing(tmp_path):
     (["run", "--model", "ddgan", "--sample-steps", "2"], "T=4"),
     (["run", "--model", "vae", "--device", "banana"], "device"),
     (["run", "--model", "ddpm", "--set", "T=0"], "T must be positive"),
+    (["run", "--model", "ddpm", "--image-size", "16"], "--image-size applies to image datasets"),
+    (["run", "--model", "ddpm", "--dataset", "digits", "--image-size", "4"], "--image-size"),
     (["run", "--model", "ddgan", "--set", "ema=1.5"], "ema must be in [0, 1)"),
     (["sample", "--run", "no/such/run", "--out", "x.npy"], "does not exist"),
 ])
@@ -105,9 +114,68 @@ def test_bad_input_is_one_line_exit_2_and_no_row(tmp_path, args, needle):
 def test_other_datasets(tmp_path, dataset, modes_total):
     r = invoke("run", "--model", "ddgan", "--dataset", dataset, "--results", str(tmp_path), *TINY)
     assert r.exit_code == 0, r.output + r.stderr
-    row = load_leaderboard(tmp_path).iloc[0]
+    row = runs(tmp_path).iloc[0]
     assert row["dataset"] == dataset and row["status"] == "ok" and row["fd"] >= 0
     if modes_total is None:
         assert row[["modes", "modes_total", "hq", "kl"]].isna().all()
     else:
         assert row["modes_total"] == modes_total and 0 <= row["modes"] <= modes_total
+
+
+def test_real_data_floor_row_once_per_dataset(results):
+    board = load_leaderboard(results)
+    real = board[board["model"] == "real"]
+    assert len(real) == 1 and real.iloc[0]["n_samples"] == 200  # P(‖x − μ‖ < 3σ) = 1 − e^{−4.5} ≈ 0.989 in 2-D
+    assert real.iloc[0]["modes"] == 25 and real.iloc[0]["hq"] > 0.97 and real.iloc[0]["fd"] < 1.0  # small-n bias only
+
+
+IMAGE_TINY = ["--steps", "3", "--n-eval", "40", "--sample-batch", "20", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def image_results(tmp_path_factory):
+    """A tiny run of every model on digits (DDPM with a 5-step sampler, to stay fast)."""
+    out = tmp_path_factory.mktemp("images")
+    for name in MODELS:
+        steps = ["--sample-steps", "5"] if name == "ddpm" else []
+        r = invoke("run", "--model", name, "--dataset", "digits", "--results", str(out), *IMAGE_TINY, *steps)
+        assert r.exit_code == 0, r.output + r.stderr
+    return out
+
+
+def test_every_model_runs_on_digits(image_results):
+    board = runs(image_results)
+    assert list(board["model"]) == list(MODELS) and (board["status"] == "ok").all()
+    assert (board["feature_extractor"] == "digits-cnn-v1").all() and (board["image_size"] == 8).all()
+    assert (board["modes_total"] == 10).all() and (board["n_samples"] == 40).all()
+    for col in ["fd_domain", "precision", "recall", "density", "coverage", "modes", "kl"]:
+        assert board[col].notna().all(), col
+    assert board[["fd", "hq", "fid"]].isna().all().all()  # no raw-pixel FD, no mode σ, no Inception weights here
+    for run_dir in (image_results / "runs").iterdir():
+        assert (run_dir / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_untrained_models_score_far_worse_than_the_real_floor(image_results):
+    board = load_leaderboard(image_results)
+    real = board[board["model"] == "real"].iloc[0]
+    assert real["fd_domain"] < 0.2 * runs(image_results)["fd_domain"].min()
+    assert real["modes"] == 10 and real["precision"] > 0.7 and real["recall"] > 0.7
+
+
+def test_stacked_digits_at_16px_counts_codes_out_of_1000(tmp_path):
+    r = invoke("run", "--model", "ddgan", "--dataset", "stacked-digits", "--image-size", "16",
+               "--results", str(tmp_path), *IMAGE_TINY)
+    assert r.exit_code == 0, r.output + r.stderr
+    board = load_leaderboard(tmp_path)
+    assert (board["modes_total"] == 1000).all() and (board["image_size"] == 16).all()
+    real, run = board.iloc[0], board.iloc[1]
+    assert real["model"] == "real" and real["modes"] >= 30  # 40 random real triples: nearly all distinct
+    assert run["nfe"] == 4 and 1 <= run["modes"] <= 40
+
+
+def test_missing_torchvision_files_are_one_line(tmp_path):
+    r = invoke("run", "--model", "gan", "--dataset", "mnist", "--data-root", str(tmp_path / "data"),
+               "--results", str(tmp_path / "r"), *IMAGE_TINY)
+    lines = r.stderr.strip().splitlines()
+    assert r.exit_code == 1 and len(lines) == 1 and "--download" in lines[0] and "train-images-idx3-ubyte" in lines[0]
+    assert not (tmp_path / "r" / "leaderboard.csv").exists()

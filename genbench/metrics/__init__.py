@@ -1,19 +1,21 @@
 """Metrics: pure functions of tensors. They never see a model."""
 from .frechet import frechet_distance, frechet_distance_samples, gaussian_stats
-from .modes import mixture_modes
+from .modes import class_modes, mixture_modes
 from .prdc import density_coverage, precision_recall
 from .timing import median_seconds
 
 # what `genbench list` shows: column -> meaning
 METRICS = {
-    "fd": "Fréchet distance between Gaussian fits of real and generated points (quality)",
+    "fd": "2-D: Fréchet distance between Gaussian fits of real and generated points (quality)",
+    "fd_domain": "images: Fréchet distance in the domain classifier's features (quality)",
+    "fid": "images: Fréchet distance in pytorch-fid's Inception-v3 pool features (quality)",
     "precision": "share of samples inside the real k-NN manifold, k=3 (quality)",
     "recall": "share of real points inside the generated k-NN manifold, k=3 (coverage)",
     "density": "real k-NN ball memberships per sample / k, k=5 (quality)",
     "coverage": "share of real points whose k-NN ball holds a sample, k=5 (coverage)",
-    "modes": "mixture modes with at least one high-quality sample (coverage)",
+    "modes": "2-D: mixture modes with a high-quality sample; images: distinct predicted classes or 3-digit codes (coverage)",
     "hq": "share of samples within 3σ of their nearest mode (quality)",
-    "kl": "reverse KL of the mode histogram against uniform (coverage)",
+    "kl": "reverse KL of the mode (class, code) histogram against uniform (coverage)",
     "nfe": "network evaluations per sample, counted with forward hooks (speed)",
     "sample_sec_per_1k": "wall seconds per 1,000 samples, median of repeats (speed)",
 }
