@@ -25,8 +25,8 @@ from multiprocessing import get_context
 import torch
 from pytorch_fid.fid_score import calculate_frechet_distance
 
-from genbench.metrics import density_coverage, frechet_distance, gaussian_stats, median_seconds, precision_recall
-from genbench.metrics.prdc import BLOCK
+from genbench.metrics import frechet_distance, gaussian_stats, median_seconds, prdc
+from genbench.metrics.knn import BLOCK
 
 MIB = 2 ** 20
 PRDC = ("precision", "recall", "density", "coverage")
@@ -62,7 +62,7 @@ def direct_prdc(real: torch.Tensor, fake: torch.Tensor) -> tuple[float, ...]:
 
 
 def blocked_prdc(real: torch.Tensor, fake: torch.Tensor) -> tuple[float, ...]:
-    return (*precision_recall(real, fake, k=3), *density_coverage(real, fake, k=5))
+    return tuple(prdc(real, fake, k_pr=3, k_dc=5)[name] for name in PRDC)
 
 
 def _rss_now() -> int:

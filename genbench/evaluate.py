@@ -2,8 +2,8 @@
 import torch
 
 from .data.images import quantize
-from .metrics import (class_modes, density_coverage, frechet_distance, frechet_distance_samples, gaussian_stats,
-                      median_seconds, mixture_modes, precision_recall)
+from .metrics import (class_modes, frechet_distance, frechet_distance_samples, gaussian_stats, median_seconds,
+                      mixture_modes, prdc)
 
 
 class NonFiniteSamples(ValueError):
@@ -44,22 +44,16 @@ def sample_metrics(samples: torch.Tensor, data, features=None) -> dict:
         raise NonFiniteSamples("the model produced non-finite samples")
     if data.is_image:
         return image_metrics(quantize(samples), data, features)
-    out = {"fd": frechet_distance_samples(samples, data.reference), **_prdc(data.reference, samples)}
+    out = {"fd": frechet_distance_samples(samples, data.reference), **prdc(data.reference, samples)}
     if data.means is not None:
         out.update(mixture_modes(samples, data.means, data.sigma))
     return out
 
 
-def _prdc(real_features, fake_features) -> dict:
-    precision, recall = precision_recall(real_features, fake_features, k=3)
-    density, coverage = density_coverage(real_features, fake_features, k=5)
-    return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
-
-
 def image_metrics(x: torch.Tensor, data, features) -> dict:
     """FD-domain, PRDC and class modes in the domain classifier's space; FID when Inception is there."""
     f = features.domain.features(x)
-    out = {"fd_domain": frechet_distance_samples(f, features.reference), **_prdc(features.reference, f),
+    out = {"fd_domain": frechet_distance_samples(f, features.reference), **prdc(features.reference, f),
            **class_modes(features.domain.classes(x), data.num_classes)}
     if features.inception is not None:
         out["fid"] = frechet_distance(*gaussian_stats(features.inception(x)), *features.inception_stats)

@@ -7,8 +7,7 @@ import scipy.linalg
 import torch
 
 from genbench.data import toy
-from genbench.metrics import (density_coverage, frechet_distance, frechet_distance_samples,
-                              median_seconds, mixture_modes, precision_recall, prdc)
+from genbench.metrics import frechet_distance, frechet_distance_samples, knn, median_seconds, mixture_modes, prdc
 
 MEANS = toy.grid25_means()
 
@@ -70,14 +69,13 @@ def _line(*xs):
 def test_prdc_by_hand():
     real, fake = _line(0, 1, 2, 3), _line(0.5, 10)
     # real k=1 radii are all 1; fake radii are 9.5. Fake 0.5 lies in the balls of real 0 and 1.
-    assert precision_recall(real, fake, k=1) == (0.5, 1.0)
-    assert density_coverage(real, fake, k=1) == (1.0, 0.5)
+    assert prdc(real, fake, k_pr=1, k_dc=1) == {"precision": 0.5, "recall": 1.0, "density": 1.0, "coverage": 0.5}
 
 
 def test_prdc_identical_sets_are_perfect():
     x = torch.randn(300, 2, generator=torch.Generator().manual_seed(0))
-    assert precision_recall(x, x.clone(), k=3) == (1.0, 1.0)
-    assert density_coverage(x, x.clone(), k=5)[1] == 1.0
+    m = prdc(x, x.clone())
+    assert (m["precision"], m["recall"], m["coverage"]) == (1.0, 1.0, 1.0)
 
 
 def _dense_prdc(real, fake, k):
@@ -93,10 +91,11 @@ def _dense_prdc(real, fake, k):
 def test_blocked_prdc_equals_dense_definition(monkeypatch):
     g = torch.Generator().manual_seed(0)
     real, fake = torch.randn(500, 4, generator=g).double(), 1.3 * torch.randn(400, 4, generator=g).double()
-    monkeypatch.setattr(prdc, "BLOCK", 64)
-    for k in (3, 5):
-        got = (*precision_recall(real, fake, k), *density_coverage(real, fake, k))
-        assert got == pytest.approx(_dense_prdc(real, fake, k), abs=1e-12)
+    monkeypatch.setattr(knn, "BLOCK", 64)
+    for k_pr, k_dc in ((3, 5), (1, 2)):
+        got = prdc(real, fake, k_pr, k_dc)
+        assert (got["precision"], got["recall"]) == _dense_prdc(real, fake, k_pr)[:2]
+        assert (got["density"], got["coverage"]) == _dense_prdc(real, fake, k_dc)[2:]
 
 
 def test_median_seconds_runs_warmup_then_repeats():

@@ -1,7 +1,7 @@
 """Metrics: pure functions of tensors. They never see a model."""
 from .frechet import frechet_distance, frechet_distance_samples, gaussian_stats
 from .modes import class_modes, mixture_modes
-from .prdc import density_coverage, precision_recall
+from .knn import prdc
 from .timing import median_seconds
 
 # what `genbench list` shows: column -> meaning

@@ -16,12 +16,16 @@ def _psd_sqrt(a: torch.Tensor) -> torch.Tensor:
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     """d² = ‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^½).
 
-    tr((Σ₁Σ₂)^½) = Σᵢ √λᵢ(Σ₁^½ Σ₂ Σ₁^½): the matrix is symmetric PSD and similar to Σ₁Σ₂, so two
-    symmetric eigendecompositions replace the general (and slower) sqrtm of pytorch-fid.
+    tr((Σ₁Σ₂)^½) = Σᵢ √λᵢ(Lᵀ Σ₂ L) with Σ₁ = L Lᵀ: Lᵀ Σ₂ L = L⁻¹(Σ₁Σ₂)L is similar to Σ₁Σ₂ and
+    symmetric PSD, so a Cholesky factor and one symmetric eigendecomposition replace the general
+    (and much slower) sqrtm of pytorch-fid. A singular Σ₁ (fewer samples than dimensions) has no
+    Cholesky factor; its PSD square root Σ₁^½ plays the role of L.
     """
     mu1, mu2, sigma1, sigma2 = (torch.as_tensor(a, dtype=torch.float64) for a in (mu1, mu2, sigma1, sigma2))
-    s1 = _psd_sqrt(sigma1)
-    m = s1 @ sigma2 @ s1
+    L, info = torch.linalg.cholesky_ex(sigma1)
+    if info != 0:
+        L = _psd_sqrt(sigma1)
+    m = L.T @ sigma2 @ L
     tr_covmean = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
     return float((mu1 - mu2).square().sum() + sigma1.trace() + sigma2.trace() - 2 * tr_covmean)
 
