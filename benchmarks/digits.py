@@ -4,8 +4,8 @@ and on `stacked-digits`, seed 0, on this machine.
     python benchmarks/digits.py [--models vae,gan,ddpm,ddgan] [--datasets digits,stacked-digits]
                                 [--results results/bench-digits] [-- extra genbench run options]
 
-Each run is a real `genbench run` subprocess, timed end to end (the first run also trains and
-caches the digits classifier; that time is printed separately). On `stacked-digits`, DDPM's
+Each run is a real `genbench run` subprocess, timed end to end (the first run on a fresh machine
+also trains and caches the digits classifier, about 2 minutes, inside its wall time). On `stacked-digits`, DDPM's
 1000-step ancestral sampler on PacGAN's 26,000 samples would take about 2.5 hours on 2 CPU cores,
 so there DDPM is evaluated with its chain respaced to 50 steps on 10,000 samples, and the row
 says so (sample_steps, n_samples). Prints the table against the real-data floor and every issue

@@ -125,7 +125,12 @@ def test_download_keeps_a_verified_cached_file(cached):
 
 @pytest.fixture(scope="module")
 def features(weights):
-    return inception.InceptionFeatures(weights[0], batch_size=1)  # each forward costs ~0.5 s here
+    # One thread: when other processes share the 2 cores, OpenMP's spinning threads made a 2-thread
+    # forward take 0.5-4.6 s instead of one thread's 0.17 s (measured on this machine).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield inception.InceptionFeatures(weights[0], batch_size=1)
+    torch.set_num_threads(threads)
 
 
 def test_features_of_grey_and_colour_images(features):

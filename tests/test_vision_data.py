@@ -194,3 +194,16 @@ def test_default_root_follows_genbench_data(monkeypatch, tmp_path):
     assert default_root() == tmp_path
     monkeypatch.delenv("GENBENCH_DATA")
     assert default_root() == default_root().home() / ".cache/genbench/data"
+
+
+def test_stacked_mnist_and_resizing_through_get_dataset(tmp_path):
+    from genbench.data import dataset_shape, get_dataset
+    splits = write_mnist(tmp_path / "MNIST/raw", n=6)
+    d = get_dataset("stacked-mnist", n_reference=20, root=tmp_path)
+    assert d.shape == dataset_shape("stacked-mnist") == (3, 28, 28) and d.num_classes == 1000
+    train_images = torch.from_numpy(splits["train"][0]).float() / 127.5 - 1
+    assert all(any(torch.equal(c, img) for img in train_images) for c in d.train[0])  # channels are train digits
+    labels = splits["t10k"][1].tolist()
+    assert set(d.reference_labels.tolist()) <= {a * 100 + b * 10 + c for a in labels for b in labels for c in labels}
+    small = get_dataset("mnist", root=tmp_path, image_size=14)
+    assert small.shape == (1, 14, 14) and len(small.reference) == 6 and small.train.abs().max() <= 1
