@@ -95,3 +95,33 @@ def ddpm_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | 
         else:
             x = mean
     return x
+
+
+@torch.no_grad()
+def ddim_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | None = None, eta: float = 0.0,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """DDIM (Song et al. 2021, eq. 12) over the evenly spaced sub-sequence τ of 1..T:
+
+        x_{τ_{i−1}} = √ᾱ_{τ_{i−1}} x̂_0 + √(1 − ᾱ_{τ_{i−1}} − σ_i²) ε̂ + σ_i z,
+        x̂_0 = (x_{τ_i} − √(1 − ᾱ_{τ_i}) ε̂) / √ᾱ_{τ_i},
+        σ_i = η √((1 − ᾱ_{τ_{i−1}}) / (1 − ᾱ_{τ_i})) √(1 − ᾱ_{τ_i} / ᾱ_{τ_{i−1}}),
+
+    with ᾱ_{τ_0} = 1 after the last step. η = 0 is the deterministic sampler; η = 1 with all
+    steps is ancestral sampling with the posterior variance β̃_t (DDPM's other choice of σ_t²).
+    """
+    if eta < 0:
+        raise ValueError(f"DDIM η must be >= 0, got {eta}")
+    alpha_bar = alpha_bars(betas)
+    tau = respace(alpha_bar, steps or len(betas))
+    ab = alpha_bar[tau - 1]
+    ab_prev = torch.cat([ab.new_ones(1), ab[:-1]])
+    x = x_T
+    for i in reversed(range(len(tau))):
+        t = torch.full((x.shape[0],), int(tau[i]), device=x.device, dtype=torch.long)
+        eps_hat = eps_model(x, t)
+        x_0_hat = (x - (1 - ab[i]).sqrt() * eps_hat) / ab[i].sqrt()
+        sigma = eta * ((1 - ab_prev[i]) / (1 - ab[i])).sqrt() * (1 - ab[i] / ab_prev[i]).sqrt()
+        x = ab_prev[i].sqrt() * x_0_hat + (1 - ab_prev[i] - sigma ** 2).clamp(min=0).sqrt() * eps_hat
+        if i > 0 and eta > 0:
+            x = x + sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x
