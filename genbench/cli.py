@@ -65,13 +65,13 @@ def cli():
 @click.option("--sample-batch", type=click.IntRange(min=1),
               help="Batch size for sampling and its timing [default: 1000 for 2-D, 100 for images, as DDGAN's "
                    "seconds per 100 images].")
+@click.option("--sample-steps", type=click.IntRange(min=1), help="Sampler steps [default: the model's].")
 @click.option("--image-size", type=click.IntRange(min=8), help="Images: resample to this side (e.g. 16, 32).")
 @click.option("--data-root", type=click.Path(file_okay=False), help="torchvision datasets live here "
               "[default: $GENBENCH_DATA or ~/.cache/genbench/data].")
 @click.option("--download", is_flag=True, help="Allow downloading the dataset and the FID Inception weights.")
 @click.option("--inception-weights", type=click.Path(), help="pt_inception-2015-12-05-6726825d.pth for FID "
               "[default: $GENBENCH_INCEPTION_WEIGHTS or the torch hub cache]; without it FID is skipped.")
-@click.option("--sample-steps", type=click.IntRange(min=1), help="Sampler steps [default: the model's].")
 @click.option("--results", "results_dir", default="results", show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cpu or cuda.")
@@ -174,7 +174,11 @@ def list_():
         doc = (sys.modules[family.__module__].__doc__ or "").strip().splitlines()[0]
         click.echo(f"  {name:<8} {doc}")
         hp = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(family.Config))
-        click.echo(f"           {hp}")
+        click.echo(f"           2-D:    {hp}")
+        image = family.IMAGE_CONFIG
+        changed = ", ".join(f"{f.name}={getattr(image, f.name)}" for f in dataclasses.fields(image)
+                            if getattr(image, f.name) != f.default)
+        click.echo(f"           images: {changed} (the rest as for 2-D)")
     click.echo("datasets:\n  " + ", ".join(DATASETS))
     click.echo("metrics:")
     for name, meaning in METRICS.items():

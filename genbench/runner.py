@@ -163,7 +163,9 @@ def extractor_columns(data, features) -> dict:
 
 def real_floor(cfg: RunConfig, data, features, results_dir: Path, log=print) -> None:
     """Append, once per (dataset, image size, N, extractor), the metrics of real training samples
-    against the reference set: what a perfect model scores, the floor every row is read against."""
+    against the reference set: what a perfect model scores, the floor every row is read against.
+    (Training images, because the held-out images are the reference; the domain classifier has
+    seen them, which it would also have for a model that learned the data perfectly.)"""
     cols = extractor_columns(data, features)
     key = json.dumps([cfg.dataset, cfg.data_seed, cols["image_size"], cols["n_samples"], cols["feature_extractor"]])
     run_id = f"real-{cfg.dataset}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
@@ -246,4 +248,5 @@ def write_samples(cfg: RunConfig, model, n: int, seed: int, out: Path) -> None:
     elif out.suffix == ".npy":
         np.save(out, samples.numpy())
     else:
-        plot_samples(samples, load_data(cfg).reference, out, f"{cfg.model} on {cfg.dataset}: {n} samples")
+        reference = load_data(cfg).reference if samples.dim() == 2 else None  # images need no real backdrop
+        plot_samples(samples, reference, out, f"{cfg.model} on {cfg.dataset}: {n} samples")
