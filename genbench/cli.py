@@ -65,7 +65,12 @@ def cli():
 @click.option("--sample-batch", type=click.IntRange(min=1),
               help="Batch size for sampling and its timing [default: 1000 for 2-D, 100 for images, as DDGAN's "
                    "seconds per 100 images].")
-@click.option("--sample-steps", type=click.IntRange(min=1), help="Sampler steps [default: the model's].")
+@click.option("--sampler", "samplers", callback=lambda c, p, v: _csv(c, p, v, str), metavar="NAME[,NAME...]",
+              help="Sampler(s) to evaluate, one row each [default: the model's own]; ddpm: ancestral, ddim.")
+@click.option("--sample-steps", callback=lambda c, p, v: _csv(c, p, v, int), metavar="S[,S...]",
+              help="Sampler steps, one row each, e.g. 1000,250,50,10 [default: the model's].")
+@click.option("--eta", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="DDIM's η: 0 is deterministic, 1 with all steps is ancestral with the posterior variance.")
 @click.option("--image-size", type=click.IntRange(min=8), help="Images: resample to this side (e.g. 16, 32).")
 @click.option("--data-root", type=click.Path(file_okay=False), help="torchvision datasets live here "
               "[default: $GENBENCH_DATA or ~/.cache/genbench/data].")
@@ -83,10 +88,10 @@ def cli():
 @click.option("--progress/--no-progress", default=True, help="Progress bar (on a terminal).")
 def run(model, dataset, seed, steps, batch_size, assignments, results_dir, checkpoint_every, resume, dry_run,
         progress, **options):
-    """Train one model, evaluate it, and append one row to the leaderboard.
+    """Train one model, evaluate it under each sampler setting, and append one row per setting.
 
     The same command on the same results folder continues an interrupted run from its last
-    checkpoint, and does nothing for a run already in the leaderboard.
+    checkpoint, and evaluates only the sampler settings not yet in the leaderboard.
     """
     cfg = make_config(model, dataset, seed, steps, batch_size, assignments, **options)
     if dry_run:
@@ -95,16 +100,30 @@ def run(model, dataset, seed, steps, batch_size, assignments, results_dir, check
     from .data.vision import DataError
     from .runner import RunError, run as run_one  # torch-heavy imports only when there is work to do
     try:
-        row = run_one(cfg, results_dir, progress=progress, log=lambda m: click.echo(m, err=True),
-                      every=checkpoint_every, resume=resume)
+        rows = run_one(cfg, results_dir, progress=progress, log=lambda m: click.echo(m, err=True),
+                       every=checkpoint_every, resume=resume)
     except (OSError, LeaderboardError, RunError, DataError) as e:
         raise click.ClickException(str(e)) from None
-    click.echo(summary(row))
-    click.echo(f"leaderboard {results_dir / 'leaderboard.csv'}, run folder {results_dir / 'runs' / row['run_id']}")
+    for row in rows:
+        click.echo(summary(row))
+    click.echo(f"leaderboard {results_dir / 'leaderboard.csv'}, run folder {results_dir / 'runs' / rows[0]['run_id']}")
+
+
+def _csv(ctx, param, value, kind) -> tuple | None:
+    """A comma-separated option as a tuple of `kind` (positive, for numbers), None when absent."""
+    if value is None:
+        return None
+    try:
+        items = tuple(kind(v.strip()) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected a comma-separated list, got {value!r}", ctx, param) from None
+    if kind is int and min(items) < 1:
+        raise click.BadParameter(f"steps must be >= 1, got {value!r}", ctx, param)
+    return items
 
 
 def make_config(model, dataset, seed, steps, batch_size, assignments, n_eval=None, sample_batch=None,
-                sample_steps=None, image_size=None, device="cpu", **paths) -> RunConfig:
+                samplers=None, sample_steps=None, eta=0.0, image_size=None, device="cpu", **paths) -> RunConfig:
     family, shape = MODELS[model], dataset_shape(dataset, image_size)
     if image_size is not None and len(shape) == 1:
         raise click.UsageError(f"--image-size applies to image datasets, not {dataset}")
@@ -114,18 +133,24 @@ def make_config(model, dataset, seed, steps, batch_size, assignments, n_eval=Non
         assignments["batch_size"] = str(batch_size)
     try:
         hparams = override(default_config(model, shape), assignments)
-        family(hparams, shape).nfe(sample_steps)  # validates the sampler setting before any work
+        probe = family(hparams, shape)
+        for sampler in samplers or [None]:  # validates the sampler settings before any work
+            for k in sample_steps or [None]:
+                probe.nfe(k, sampler, eta if sampler == "ddim" else 0.0)
+        if eta and "ddim" not in (samplers or ()):
+            raise ValueError("--eta applies to --sampler ddim")
         if torch.device(device).type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"--device {device}: no CUDA device is available here")
     except (ValueError, RuntimeError) as e:
         raise click.UsageError(str(e).splitlines()[0]) from None
     return RunConfig(model, dataset, seed, hparams, n_eval=n_eval or default_n(dataset),
-                     sample_batch=sample_batch or (100 if len(shape) == 3 else 1000), sample_steps=sample_steps,
-                     image_size=image_size, device=device, **paths)
+                     sample_batch=sample_batch or (100 if len(shape) == 3 else 1000), samplers=samplers,
+                     sample_steps=sample_steps, eta=eta, image_size=image_size, device=device, **paths)
 
 
 def summary(row: dict) -> str:
-    head = f"{row['model']} on {row['dataset']} (seed {row['seed']}, {row['steps']} steps)"
+    head = (f"{row['model']} on {row['dataset']} (seed {row['seed']}, {row['steps']} training steps), "
+            f"sampler {row.get('sampler')} with {row.get('sample_steps')} steps")
     if row["status"] != "ok":
         return f"{head}: {row['status']}"
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from models import MODELS
 
 
-NOT_HASHED = ("seed", "device", "data_root", "download", "inception_weights")
+NOT_HASHED = ("seed", "device", "data_root", "download", "inception_weights", "samplers", "sample_steps", "eta")
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,10 @@ class RunConfig:
                                     # at the held-out images a dataset has)
     sample_batch: int = 1000        # batch size of the sampling-speed measurement, recorded
     image_size: int | None = None   # images: resample to this side; None = the dataset's own
-    sample_steps: int | None = None  # sampler steps; None = the model's own default
+    # evaluation settings, kept out of the hash: one trained model, one row per (sampler, steps)
+    samplers: tuple[str, ...] | None = None       # None = the model's own (first in its SAMPLERS)
+    sample_steps: tuple[int, ...] | None = None   # None = the model's own number of steps
+    eta: float = 0.0                # DDIM's η (0 = deterministic), for the ddim sampler
     timing_repeats: int = 5
     data_seed: int = 0              # fixed, so every model and seed trains on the same draw
     device: str = "cpu"
@@ -39,7 +42,8 @@ class RunConfig:
         return cls(**{**d, "hparams": family.Config(**d["hparams"])})
 
     def config_hash(self) -> str:
-        """Hash of everything that defines the experiment except the seed, the device and paths."""
+        """Hash of what defines the trained model: everything except the seed, the device, paths
+        and the sampler settings it is evaluated under."""
         d = {k: v for k, v in self.to_dict().items() if k not in NOT_HASHED}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
