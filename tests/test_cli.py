@@ -100,7 +100,7 @@ def test_dry_run_prints_the_config_and_writes_nothing(tmp_path):
     (["run", "--model", "gan", "--sampler", "ddim"], "GAN samplers are generator"),
     (["run", "--model", "ddpm", "--eta", "1"], "--eta applies to --sampler ddim"),
     (["run", "--model", "ddpm", "--sample-steps", "50,x"], "comma-separated"),
-    (["run", "--model", "ddpm", "--sample-steps", "50,0"], "steps must be >= 1"),
+    (["run", "--model", "ddpm", "--sample-steps", "50,0"], "values must be >= 1"),
     (["run", "--model", "vae", "--device", "banana"], "device"),
     (["run", "--model", "ddpm", "--set", "T=0"], "T must be positive"),
     (["run", "--model", "ddpm", "--image-size", "16"], "--image-size applies to image datasets"),
