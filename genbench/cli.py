@@ -202,6 +202,23 @@ def cost_table(cfgs, results_dir: Path) -> str:
 
 
 @cli.command()
+@click.option("--results", "results_dir", default="results", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder holding leaderboard.csv (and runs/).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="[default: RESULTS/reports]")
+def report(results_dir, out):
+    """Tables and figures from the leaderboard: summary.csv, table.md/.tex, trilemma.png/.pdf,
+    nfe_sweep.png, samples.png, diffusion.png, index.html."""
+    from .report import report as make_report
+    from .runner import RunError
+    out = out or results_dir / "reports"
+    try:
+        names = make_report(results_dir, out, log=lambda m: click.echo(m, err=True))
+    except (OSError, LeaderboardError, RunError) as e:
+        raise click.ClickException(str(e).splitlines()[0]) from None
+    click.echo(f"report in {out}: {', '.join(names)}")
+
+
+@cli.command()
 @click.option("--run", "run_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A run directory, results/runs/<run_id>.")
 @click.option("--n", default=1000, show_default=True, type=click.IntRange(min=1))
