@@ -6,11 +6,11 @@ from pathlib import Path
 import click
 import torch
 
-from .config import RunConfig, override
-from .data import DATASETS, dataset_shape, default_n
+from .config import make_config
+from .data import DATASETS
 from .metrics import METRICS
 from .results import LeaderboardError
-from models import MODELS, default_config
+from models import MODELS
 
 
 class Cli(click.Group):
@@ -65,7 +65,12 @@ def cli():
 @click.option("--sample-batch", type=click.IntRange(min=1),
               help="Batch size for sampling and its timing [default: 1000 for 2-D, 100 for images, as DDGAN's "
                    "seconds per 100 images].")
-@click.option("--sample-steps", type=click.IntRange(min=1), help="Sampler steps [default: the model's].")
+@click.option("--sampler", "samplers", callback=lambda c, p, v: _csv(c, p, v, str), metavar="NAME[,NAME...]",
+              help="Sampler(s) to evaluate, one row each [default: the model's own]; ddpm: ancestral, ddim.")
+@click.option("--sample-steps", callback=lambda c, p, v: _csv(c, p, v, int), metavar="S[,S...]",
+              help="Sampler steps, one row each, e.g. 1000,250,50,10 [default: the model's].")
+@click.option("--eta", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="DDIM's η: 0 is deterministic, 1 with all steps is ancestral with the posterior variance.")
 @click.option("--image-size", type=click.IntRange(min=8), help="Images: resample to this side (e.g. 16, 32).")
 @click.option("--data-root", type=click.Path(file_okay=False), help="torchvision datasets live here "
               "[default: $GENBENCH_DATA or ~/.cache/genbench/data].")
@@ -83,49 +88,50 @@ def cli():
 @click.option("--progress/--no-progress", default=True, help="Progress bar (on a terminal).")
 def run(model, dataset, seed, steps, batch_size, assignments, results_dir, checkpoint_every, resume, dry_run,
         progress, **options):
-    """Train one model, evaluate it, and append one row to the leaderboard.
+    """Train one model, evaluate it under each sampler setting, and append one row per setting.
 
     The same command on the same results folder continues an interrupted run from its last
-    checkpoint, and does nothing for a run already in the leaderboard.
+    checkpoint, and evaluates only the sampler settings not yet in the leaderboard.
     """
-    cfg = make_config(model, dataset, seed, steps, batch_size, assignments, **options)
+    if steps is not None:
+        assignments["steps"] = str(steps)
+    if batch_size is not None:
+        assignments["batch_size"] = str(batch_size)
+    try:
+        cfg = make_config(model, dataset, seed, assignments, **options)
+    except ValueError as e:
+        raise click.UsageError(str(e).splitlines()[0]) from None
     if dry_run:
         click.echo(json.dumps(cfg.to_dict(), indent=2))
         return
     from .data.vision import DataError
     from .runner import RunError, run as run_one  # torch-heavy imports only when there is work to do
     try:
-        row = run_one(cfg, results_dir, progress=progress, log=lambda m: click.echo(m, err=True),
-                      every=checkpoint_every, resume=resume)
+        rows = run_one(cfg, results_dir, progress=progress, log=lambda m: click.echo(m, err=True),
+                       every=checkpoint_every, resume=resume)
     except (OSError, LeaderboardError, RunError, DataError) as e:
         raise click.ClickException(str(e)) from None
-    click.echo(summary(row))
-    click.echo(f"leaderboard {results_dir / 'leaderboard.csv'}, run folder {results_dir / 'runs' / row['run_id']}")
+    for row in rows:
+        click.echo(summary(row))
+    click.echo(f"leaderboard {results_dir / 'leaderboard.csv'}, run folder {results_dir / 'runs' / rows[0]['run_id']}")
 
 
-def make_config(model, dataset, seed, steps, batch_size, assignments, n_eval=None, sample_batch=None,
-                sample_steps=None, image_size=None, device="cpu", **paths) -> RunConfig:
-    family, shape = MODELS[model], dataset_shape(dataset, image_size)
-    if image_size is not None and len(shape) == 1:
-        raise click.UsageError(f"--image-size applies to image datasets, not {dataset}")
-    if steps is not None:
-        assignments["steps"] = str(steps)
-    if batch_size is not None:
-        assignments["batch_size"] = str(batch_size)
+def _csv(ctx, param, value, kind, minimum=1) -> tuple | None:
+    """A comma-separated option as a tuple of `kind` (numbers >= minimum), None when absent."""
+    if value is None:
+        return None
     try:
-        hparams = override(default_config(model, shape), assignments)
-        family(hparams, shape).nfe(sample_steps)  # validates the sampler setting before any work
-        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: no CUDA device is available here")
-    except (ValueError, RuntimeError) as e:
-        raise click.UsageError(str(e).splitlines()[0]) from None
-    return RunConfig(model, dataset, seed, hparams, n_eval=n_eval or default_n(dataset),
-                     sample_batch=sample_batch or (100 if len(shape) == 3 else 1000), sample_steps=sample_steps,
-                     image_size=image_size, device=device, **paths)
+        items = tuple(kind(v.strip()) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected a comma-separated list, got {value!r}", ctx, param) from None
+    if kind is int and min(items) < minimum:
+        raise click.BadParameter(f"values must be >= {minimum}, got {value!r}", ctx, param)
+    return items
 
 
 def summary(row: dict) -> str:
-    head = f"{row['model']} on {row['dataset']} (seed {row['seed']}, {row['steps']} steps)"
+    head = (f"{row['model']} on {row['dataset']} (seed {row['seed']}, {row['steps']} training steps), "
+            f"sampler {row.get('sampler')} with {row.get('sample_steps')} steps")
     if row["status"] != "ok":
         return f"{head}: {row['status']}"
 
@@ -141,6 +147,75 @@ def summary(row: dict) -> str:
 
 def _present(v) -> bool:
     return v is not None and v == v  # not None, not NaN
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--seeds", default="0,1,2", show_default=True, callback=lambda c, p, v: _csv(c, p, v, int, minimum=0))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Independent runs in parallel processes (the cores are shared out between them).")
+@click.option("--results", "results_dir", default="results", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--dry-run", is_flag=True, help="List the runs, what is done, and the estimated cost; run nothing.")
+def suite(name, seeds, workers, results_dir, device, dry_run):
+    """Run a declared grid of runs (`genbench list` shows the suites), skipping what is done.
+
+    Interrupted, the same command continues where it stopped: runs already in the leaderboard
+    are skipped and an unfinished run resumes from its checkpoint.
+    """
+    from .data.vision import DataError
+    from .runner import RunError
+    from .suites import plan, run_suite
+    try:
+        cfgs = plan(name, list(seeds), device=device)
+        if dry_run:
+            click.echo(cost_table(cfgs, results_dir))
+            return
+        failures = run_suite(cfgs, results_dir, workers, log=lambda m: click.echo(m, err=True))
+    except (ValueError, OSError, LeaderboardError, RunError, DataError) as e:
+        raise click.ClickException(str(e).splitlines()[0]) from None
+    if failures:
+        raise click.ClickException(f"{len(failures)} run(s) failed: " + "; ".join(failures))
+    click.echo(f"suite {name} complete in {results_dir / 'leaderboard.csv'}; `genbench report --results {results_dir}` next")
+
+
+def cost_table(cfgs, results_dir: Path) -> str:
+    """One line per run: done or to do, sampler settings, training images and estimated time."""
+    from .runner import run_name, settings
+    from .suites import is_done, train_step_seconds
+    step_sec, lines, total = {}, [], 0.0
+    for c in cfgs:
+        if c.config_hash() not in step_sec:
+            step_sec[c.config_hash()] = train_step_seconds(c)
+        done = is_done(c, results_dir)
+        est = 0.0 if done else step_sec[c.config_hash()] * c.hparams.steps
+        total += est
+        sets = settings(c)
+        sets = f"{sets[0]['sampler']}:{sets[0]['steps']}" if len(sets) == 1 else f"{len(sets)} sampler settings"
+        lines.append(f"{'done' if done else 'todo'}  {run_name(c):<34} {sets:<20} "
+                     f"{c.hparams.steps * c.hparams.batch_size:>12,} images  ~{est / 60:8.1f} min train")
+    lines.append(f"{len(cfgs)} runs, {sum(l.startswith('todo') for l in lines)} to do, "
+                 f"~{total / 3600:.1f} h of training estimated on this machine ({c.device}) from timed steps; "
+                 "sampling and evaluation come on top")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--results", "results_dir", default="results", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder holding leaderboard.csv (and runs/).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="[default: RESULTS/reports]")
+def report(results_dir, out):
+    """Tables and figures from the leaderboard: summary.csv, table.md/.tex, trilemma.png/.pdf,
+    nfe_sweep.png, samples.png, diffusion.png, index.html."""
+    from .report import report as make_report
+    from .runner import RunError
+    out = out or results_dir / "reports"
+    try:
+        names = make_report(results_dir, out, log=lambda m: click.echo(m, err=True))
+    except (OSError, LeaderboardError, RunError) as e:
+        raise click.ClickException(str(e).splitlines()[0]) from None
+    click.echo(f"report in {out}: {', '.join(names)}")
 
 
 @cli.command()
@@ -180,6 +255,8 @@ def list_():
                             if getattr(image, f.name) != f.default)
         click.echo(f"           images: {changed} (the rest as for 2-D)")
     click.echo("datasets:\n  " + ", ".join(DATASETS))
+    from .suites import SUITES
+    click.echo("suites:\n  " + ", ".join(SUITES))
     click.echo("metrics:")
     for name, meaning in METRICS.items():
         click.echo(f"  {name:<18} {meaning}")

@@ -5,10 +5,13 @@ import json
 import typing
 from dataclasses import dataclass
 
-from models import MODELS
+import torch
+
+from .data import dataset_shape, default_n
+from models import MODELS, default_config
 
 
-NOT_HASHED = ("seed", "device", "data_root", "download", "inception_weights")
+NOT_HASHED = ("seed", "device", "data_root", "download", "inception_weights", "samplers", "sample_steps", "eta")
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,10 @@ class RunConfig:
                                     # at the held-out images a dataset has)
     sample_batch: int = 1000        # batch size of the sampling-speed measurement, recorded
     image_size: int | None = None   # images: resample to this side; None = the dataset's own
-    sample_steps: int | None = None  # sampler steps; None = the model's own default
+    # evaluation settings, kept out of the hash: one trained model, one row per (sampler, steps)
+    samplers: tuple[str, ...] | None = None       # None = the model's own (first in its SAMPLERS)
+    sample_steps: tuple[int, ...] | None = None   # None = the model's own number of steps
+    eta: float = 0.0                # DDIM's η (0 = deterministic), for the ddim sampler
     timing_repeats: int = 5
     data_seed: int = 0              # fixed, so every model and seed trains on the same draw
     device: str = "cpu"
@@ -39,7 +45,8 @@ class RunConfig:
         return cls(**{**d, "hparams": family.Config(**d["hparams"])})
 
     def config_hash(self) -> str:
-        """Hash of everything that defines the experiment except the seed, the device and paths."""
+        """Hash of what defines the trained model: everything except the seed, the device, paths
+        and the sampler settings it is evaluated under."""
         d = {k: v for k, v in self.to_dict().items() if k not in NOT_HASHED}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -67,3 +74,29 @@ def override(hparams, assignments: dict[str, str]):
         except ValueError:
             raise ValueError(f"bad value {text!r} for {name} ({fields[name].type})") from None
     return dataclasses.replace(hparams, **changes)
+
+
+def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments: dict | None = None,
+                n_eval=None, sample_batch=None, samplers=None, sample_steps=None, eta=0.0, image_size=None,
+                device="cpu", **paths) -> RunConfig:
+    """A validated RunConfig: the family's defaults for the data's kind with `assignments`
+    (name -> text) applied, every sampler setting checked. Bad values raise ValueError."""
+    family, shape = MODELS[model], dataset_shape(dataset, image_size)
+    if image_size is not None and len(shape) == 1:
+        raise ValueError(f"--image-size applies to image datasets, not {dataset}")
+    hparams = override(default_config(model, shape), assignments or {})
+    probe = family(hparams, shape)
+    for sampler in samplers or [None]:  # the sampler settings, before any work
+        for steps in sample_steps or [None]:
+            probe.nfe(steps, sampler, eta if sampler == "ddim" else 0.0)
+    if eta and "ddim" not in (samplers or ()):
+        raise ValueError("--eta applies to --sampler ddim")
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA device is available here")
+    return RunConfig(model, dataset, seed, hparams, n_eval=n_eval or default_n(dataset),
+                     sample_batch=sample_batch or (100 if len(shape) == 3 else 1000), samplers=samplers,
+                     sample_steps=sample_steps, eta=eta, image_size=image_size, device=device, **paths)

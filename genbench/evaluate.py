@@ -25,13 +25,15 @@ class _RowCounter:
             h.remove()
 
 
-def draw_samples(model, n: int, batch: int, seed: int, steps=None) -> tuple[torch.Tensor, float]:
-    """n samples (on the CPU) drawn in batches from a seeded generator, and the counted NFE."""
+def draw_samples(model, n: int, batch: int, seed: int, setting: dict | None = None) -> tuple[torch.Tensor, float]:
+    """n samples (on the CPU) drawn in batches from a seeded generator, and the counted NFE.
+    `setting` holds the sampler's keyword arguments (steps, sampler, eta)."""
+    setting = setting or {}
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
     counter = _RowCounter(model)
     try:
-        chunks = [model.sample(min(batch, n - i), generator=g, steps=steps).cpu() for i in range(0, n, batch)]
+        chunks = [model.sample(min(batch, n - i), generator=g, **setting).cpu() for i in range(0, n, batch)]
     finally:
         counter.close()
     return torch.cat(chunks), counter.rows / n
@@ -60,11 +62,13 @@ def image_metrics(x: torch.Tensor, data, features) -> dict:
     return out
 
 
-def evaluate(model, data, batch: int, seed: int, steps=None, repeats: int = 5, features=None) -> tuple[dict, torch.Tensor]:
-    """Quality, coverage and speed of `model` on `data` (as many samples as reference points);
-    returns (metrics, samples in data space)."""
-    samples, nfe = draw_samples(model, len(data.reference), batch, seed, steps)
+def evaluate(model, data, batch: int, seed: int, setting: dict | None = None, repeats: int = 5,
+             features=None) -> tuple[dict, torch.Tensor]:
+    """Quality, coverage and speed of `model` on `data` (as many samples as reference points) under
+    one sampler setting; returns (metrics, samples in data space)."""
+    setting = setting or {}
+    samples, nfe = draw_samples(model, len(data.reference), batch, seed, setting)
     metrics = sample_metrics(samples, data, features)
     device = next(model.parameters()).device
-    sec = median_seconds(lambda: model.sample(batch, steps=steps), repeats=repeats, device=device)
+    sec = median_seconds(lambda: model.sample(batch, **setting), repeats=repeats, device=device)
     return {**metrics, "nfe": nfe, "sample_sec_per_1k": sec * 1000 / batch, "sample_batch": batch}, samples

@@ -10,7 +10,7 @@ from filelock import FileLock
 
 # the schema's fixed columns, in order; rows may carry more (hyperparameters, training cost)
 COLUMNS = ["run_id", "timestamp", "model", "dataset", "seed", "steps", "status", "params",
-           "train_sec", "nfe", "sample_sec_per_1k", "sample_batch", "fid", "fd_domain", "fd", "precision",
+           "train_sec", "nfe", "sampler", "sample_steps", "eta", "sample_sec_per_1k", "sample_batch", "fid", "fd_domain", "fd", "precision",
            "recall", "density", "coverage", "modes", "modes_total", "hq", "kl", "feature_extractor",
            "n_samples", "image_size", "config_hash", "genbench_version", "git_commit", "torch_version", "device"]
 # what a file must have to be read as a leaderboard (files from before a column was added still are)

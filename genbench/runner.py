@@ -107,16 +107,40 @@ def restore(model, ema, state: dict, cfg: RunConfig, path: Path) -> None:
         raise RunError(f"{path} does not fit this {cfg.model} ({detail})") from None
 
 
+def settings(cfg: RunConfig) -> list[dict]:
+    """Every sampler setting to evaluate, resolved to explicit values: [{sampler, steps, eta}]."""
+    model = MODELS[cfg.model](cfg.hparams, dataset_shape(cfg.dataset, cfg.image_size))
+    out = []
+    for sampler in cfg.samplers or [model.SAMPLERS[0]]:
+        for steps in cfg.sample_steps or [None]:
+            eta = cfg.eta if sampler == "ddim" else 0.0
+            out.append({"sampler": sampler, "steps": model.nfe(steps, sampler, eta), "eta": eta})
+    return out
+
+
+def _key(sampler, steps, eta) -> tuple:
+    return str(sampler), int(float(steps)), float(eta)
+
+
+def done_settings(results_dir: Path, run_id: str) -> set[tuple]:
+    """(sampler, steps, eta) of the rows this run already has in the leaderboard."""
+    return {_key(r.get("sampler") or "", r.get("sample_steps") or 0, r.get("eta") or 0)
+            for r in read_rows(results_dir)[1] if r["run_id"] == run_id}
+
+
 def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, every: int = 1000,
-        resume: bool = False) -> dict:
-    """Train (or continue), evaluate, save the run directory, then append the row."""
+        resume: bool = False) -> list[dict]:
+    """Train (or continue), evaluate under each sampler setting not yet in the leaderboard, save
+    the run directory, then append one row per setting. Returns the rows (old ones included)."""
     results_dir = Path(results_dir)
     check_writable(results_dir)
     run_id = run_name(cfg)
-    if any(r["run_id"] == run_id for r in read_rows(results_dir)[1]):
-        log(f"{run_id} is already in the leaderboard; use another --results folder to run it again")
+    done = done_settings(results_dir, run_id)
+    todo = [s for s in settings(cfg) if _key(*s.values()) not in done]
+    if not todo:
+        log(f"{run_id} is already in the leaderboard under these sampler settings; use another --results folder to run it again")
         board = load_leaderboard(results_dir)
-        return board[board["run_id"] == run_id].iloc[-1].to_dict()
+        return board[board["run_id"] == run_id].to_dict("records")
     data = load_data(cfg)   # before the run folder exists: missing data leaves nothing behind
     features = image_features(cfg, data, log, progress)
     real_floor(cfg, data, features, results_dir, log)
@@ -124,7 +148,7 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(run_dir / ".lock"), timeout=0):
-            return _run(cfg, data, features, run_id, run_dir, results_dir, progress, log, every, resume)
+            return _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every, resume)
     except Timeout:
         raise RunError(f"{run_id} is being run by another process") from None
 
@@ -181,7 +205,7 @@ def real_floor(cfg: RunConfig, data, features, results_dir: Path, log=print) -> 
         log(f"real-data floor for {cfg.dataset} ({cols['feature_extractor']}, n={cols['n_samples']}) added to the leaderboard")
 
 
-def _run(cfg, data, features, run_id, run_dir, results_dir, progress, log, every, resume) -> dict:
+def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every, resume) -> list[dict]:
     seed_everything(cfg.seed)
     model, ema = build(cfg, data.shape)
     data_rng = torch.Generator().manual_seed(cfg.seed)
@@ -191,7 +215,7 @@ def _run(cfg, data, features, run_id, run_dir, results_dir, progress, log, every
         restore(model, ema, state, cfg, path)
         set_rng_state(state["rng"], data_rng)
         start, prior_sec = state["step"], state["train_sec"]
-        log(f"resuming {run_id} from step {start}")
+        log(f"reusing the trained {run_id}" if start == cfg.hparams.steps else f"resuming {run_id} from step {start}")
     elif resume:
         raise RunError(f"nothing to resume: no checkpoint in {run_dir}")
     atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2).encode())
@@ -203,25 +227,38 @@ def _run(cfg, data, features, run_id, run_dir, results_dir, progress, log, every
     def checkpoint(step):
         save_checkpoint(path, cfg, step, model, ema, data_rng, prior_sec + time.perf_counter() - t0)
 
+    row.update(**extractor_columns(data, features), config_hash=cfg.config_hash(), genbench_version=__version__,
+               git_commit=git_commit(), torch_version=torch.__version__, device=cfg.device,
+               **{f"hp_{k}": v for k, v in cfg.to_dict()["hparams"].items()})
     try:
         train_sec = prior_sec + train(model, ema, data.train, hp.steps, hp.batch_size, data_rng,
                                       start, checkpoint, every, progress)
         row.update(train_sec=train_sec, images_seen=hp.steps * hp.batch_size)
-        if progress:
-            log(f"evaluating {len(data.reference)} samples and timing the sampler ...")
-        t1 = time.perf_counter()
-        metrics, samples = evaluate(ema or model, data, cfg.sample_batch, cfg.seed, cfg.sample_steps,
-                                    cfg.timing_repeats, features)
-        row.update(metrics, eval_sec=time.perf_counter() - t1)
-        plot_samples(samples, data.reference, run_dir / "samples.png", f"{cfg.model} on {cfg.dataset}, seed {cfg.seed}")
-    except (Diverged, NonFiniteSamples) as e:
+    except Diverged as e:
         log(f"{run_id} diverged: {e}")
         row["status"] = "diverged"
-    row.update(sample_steps=cfg.sample_steps or (ema or model).nfe(), **extractor_columns(data, features),
-               config_hash=cfg.config_hash(), genbench_version=__version__, git_commit=git_commit(),
-               torch_version=torch.__version__, device=cfg.device,
-               timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-               **{f"hp_{k}": v for k, v in cfg.to_dict()["hparams"].items()})
+    return [_evaluate_one(cfg, data, features, ema or model, dict(row), setting, run_dir, results_dir, progress, log)
+            for setting in todo]
+
+
+def _evaluate_one(cfg, data, features, model, row, setting, run_dir, results_dir, progress, log) -> dict:
+    """Evaluate the trained model under one sampler setting and append its row."""
+    name, steps, eta = setting.values()
+    row.update(sampler=name, sample_steps=steps, eta=eta)
+    if row["status"] == "ok":
+        if progress:
+            log(f"evaluating {len(data.reference)} samples ({name}, {steps} steps) and timing the sampler ...")
+        t1 = time.perf_counter()
+        try:
+            metrics, samples = evaluate(model, data, cfg.sample_batch, cfg.seed, setting, cfg.timing_repeats, features)
+            row.update(metrics, eval_sec=time.perf_counter() - t1)
+            png = f"samples-{name}-{steps}" + (f"-eta{eta:g}" if eta else "") + ".png"
+            plot_samples(samples, data.reference, run_dir / png,
+                         f"{cfg.model} on {cfg.dataset}, seed {cfg.seed}, {name} {steps} steps")
+        except NonFiniteSamples as e:
+            log(f"{cfg.model} diverged: {e}")
+            row["status"] = "diverged"
+    row["timestamp"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     append_row(results_dir, row)
     return row
 
@@ -242,7 +279,7 @@ def load_run(run_dir: Path) -> tuple[RunConfig, torch.nn.Module]:
 
 def write_samples(cfg: RunConfig, model, n: int, seed: int, out: Path) -> None:
     """n samples in data space to .pt, .npy or .png (a scatter over the real data)."""
-    samples, _ = draw_samples(model, n, cfg.sample_batch, seed, cfg.sample_steps)
+    samples, _ = draw_samples(model, n, cfg.sample_batch, seed, settings(cfg)[0])
     if out.suffix == ".pt":
         torch.save(samples, out)
     elif out.suffix == ".npy":

@@ -1,5 +1,5 @@
 """Shared by every family: range checks for Config dataclasses (so a bad `--set` fails before any
-work) and the `sampling` decorator."""
+work), sampler validation, and the `sampling` decorator."""
 import functools
 
 import torch
@@ -33,3 +33,16 @@ def sampling(method):
         finally:
             self.train(was_training)
     return wrapper
+
+
+def check_sampler(family, sampler: str | None, eta: float) -> str:
+    """The sampler's name (the family's first, its default, when None), or a ValueError naming the
+    choices; η (DDIM's stochasticity) only goes with a `ddim` sampler."""
+    name = sampler or family.SAMPLERS[0]
+    if name not in family.SAMPLERS:
+        raise ValueError(f"{family.__name__} samplers are {', '.join(family.SAMPLERS)}; got {sampler!r}")
+    if eta and name != "ddim":
+        raise ValueError(f"η applies to the ddim sampler, not {name}")
+    if eta < 0:
+        raise ValueError(f"η must be >= 0, got {eta}")
+    return name

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_ranges, sampling
+from .checks import check_ranges, check_sampler, sampling
 from .diffusion import betas_from_alpha_bars, expand_like, posterior, q_sample, vp_alpha_bars
 from .nets import TimeConvDiscriminator, TimeMLP, UNet, is_image
 
@@ -49,6 +49,7 @@ IMAGE_CONFIG = Config(nz=32, ch=32, res_blocks=1, r1_gamma=0.02, batch_size=128,
 
 class DDGAN(nn.Module):
     Config, IMAGE_CONFIG = Config, IMAGE_CONFIG
+    SAMPLERS = ("posterior",)        # x̂_0 = G(x_{t+1}, t, z), then x_t ~ q(x_t | x_{t+1}, x̂_0)
 
     def __init__(self, cfg: Config, data_shape, num_classes=None):
         super().__init__()
@@ -118,15 +119,16 @@ class DDGAN(nn.Module):
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "r1": r1.item()}
 
     @sampling
-    def sample(self, n, generator=None, steps=None):
-        self.nfe(steps)
+    def sample(self, n, generator=None, steps=None, sampler=None, eta=0.0):
+        self.nfe(steps, sampler, eta)
         x = torch.randn((n, *self.data_shape), generator=generator, device=self.alpha_bar.device)
         for i in reversed(range(self.cfg.T)):
             t = torch.full((n,), i, device=x.device, dtype=torch.long)
             x = self.fake_x_t(x, t, generator)
         return x
 
-    def nfe(self, steps=None):
+    def nfe(self, steps=None, sampler=None, eta=0.0):
+        check_sampler(type(self), sampler, eta)
         if steps not in (None, self.cfg.T):
             raise ValueError(f"DDGAN samples with its training T={self.cfg.T}; got steps={steps}")
         return self.cfg.T

@@ -1,7 +1,9 @@
 """DDPM: denoising diffusion probabilistic models (Ho et al. 2020).
 
 Training is Algorithm 1 (L_simple, eq. 14): ‖ε − ε_θ(√ᾱ_t x_0 + √(1−ᾱ_t) ε, t)‖², t ~ U{1..T}.
-Sampling is Algorithm 2 (ancestral, σ_t² = β_t), see `models.diffusion.ddpm_sample`.
+Sampling is Algorithm 2 (ancestral, σ_t² = β_t, `models.diffusion.ddpm_sample`), or DDIM (eq. 12,
+`sampler="ddim"`, stochasticity η, `models.diffusion.ddim_sample`) on the same ε-network; both run
+on any evenly spaced sub-sequence of the T training steps.
 """
 from dataclasses import dataclass
 from math import prod
@@ -9,8 +11,8 @@ from math import prod
 import torch
 from torch import nn
 
-from .checks import check_ranges, sampling
-from .diffusion import alpha_bars, cosine_betas, ddpm_sample, linear_betas, q_sample
+from .checks import check_ranges, check_sampler, sampling
+from .diffusion import alpha_bars, cosine_betas, ddim_sample, ddpm_sample, linear_betas, q_sample
 from .nets import TimeMLP, UNet, is_image
 
 
@@ -52,6 +54,7 @@ IMAGE_CONFIG = Config(lr=2e-4, batch_size=128, steps=3000, ema=0.999, ch=32, res
 
 class DDPM(nn.Module):
     Config, IMAGE_CONFIG = Config, IMAGE_CONFIG
+    SAMPLERS = ("ancestral", "ddim")  # Algorithm 2; DDIM (Song et al. 2021) on the same ε-network
 
     def __init__(self, cfg: Config, data_shape, num_classes=None):
         super().__init__()
@@ -81,11 +84,15 @@ class DDPM(nn.Module):
         return {"loss": loss.item()}
 
     @sampling
-    def sample(self, n, generator=None, steps=None):
+    def sample(self, n, generator=None, steps=None, sampler=None, eta=0.0):
+        name = check_sampler(type(self), sampler, eta)
         x_T = torch.randn((n, *self.data_shape), generator=generator, device=self.betas.device)
+        if name == "ddim":
+            return ddim_sample(self.eps_hat, x_T, self.betas, steps, eta, generator)
         return ddpm_sample(self.eps_hat, x_T, self.betas, steps, generator)
 
-    def nfe(self, steps=None):
+    def nfe(self, steps=None, sampler=None, eta=0.0):
+        check_sampler(type(self), sampler, eta)
         if steps is not None and not 1 <= steps <= self.cfg.T:
             raise ValueError(f"DDPM sampler steps must be in 1..{self.cfg.T}; got {steps}")
         return steps or self.cfg.T

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_ranges, sampling
+from .checks import check_ranges, check_sampler, sampling
 from .nets import conv_encoder, dcgan_generator, encoder_mlp, is_image, mlp
 
 
@@ -40,6 +40,7 @@ IMAGE_CONFIG = Config(nz=64, lr=2e-4, batch_size=128, steps=4000)
 
 class GAN(nn.Module):
     Config, IMAGE_CONFIG = Config, IMAGE_CONFIG
+    SAMPLERS = ("generator",)
 
     def __init__(self, cfg: Config, data_shape, num_classes=None):
         super().__init__()
@@ -76,12 +77,14 @@ class GAN(nn.Module):
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
 
     @sampling
-    def sample(self, n, generator=None, steps=None):
+    def sample(self, n, generator=None, steps=None, sampler=None, eta=0.0):
+        self.nfe(steps, sampler, eta)
         device = next(self.generator.parameters()).device
         z = torch.randn((n, self.cfg.nz), generator=generator, device=device)
         return self.generator(z).view(n, *self.data_shape)
 
-    def nfe(self, steps=None):
+    def nfe(self, steps=None, sampler=None, eta=0.0):
+        check_sampler(type(self), sampler, eta)
         if steps not in (None, 1):
             raise ValueError(f"{type(self).__name__} samples in one step; got steps={steps}")
         return 1

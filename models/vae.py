@@ -12,7 +12,7 @@ from math import prod
 import torch
 from torch import nn
 
-from .checks import check_ranges, sampling
+from .checks import check_ranges, check_sampler, sampling
 from .nets import conv_encoder, dcgan_generator, is_image, mlp
 
 
@@ -37,6 +37,7 @@ IMAGE_CONFIG = Config(latent=16, lr=5e-4, batch_size=128, steps=4000)
 
 class VAE(nn.Module):
     Config, IMAGE_CONFIG = Config, IMAGE_CONFIG
+    SAMPLERS = ("decoder",)
 
     def __init__(self, cfg: Config, data_shape, num_classes=None):
         super().__init__()
@@ -70,11 +71,13 @@ class VAE(nn.Module):
         return {"loss": (nll + kl).item(), "nll": nll.item(), "kl": kl.item()}
 
     @sampling
-    def sample(self, n, generator=None, steps=None):
+    def sample(self, n, generator=None, steps=None, sampler=None, eta=0.0):
+        self.nfe(steps, sampler, eta)
         z = torch.randn((n, self.cfg.latent), generator=generator, device=self.log_sigma.device)
         return self.decoder(z).view(n, *self.data_shape)
 
-    def nfe(self, steps=None):
+    def nfe(self, steps=None, sampler=None, eta=0.0):
+        check_sampler(type(self), sampler, eta)
         if steps not in (None, 1):
             raise ValueError(f"{type(self).__name__} samples in one step; got steps={steps}")
         return 1

@@ -46,7 +46,8 @@ def test_each_run_appends_one_complete_row(results):
 
 def test_run_directory_holds_config_checkpoint_and_plot(results):
     for run_dir in (results / "runs").iterdir():
-        assert {"config.json", "checkpoint.pt", "samples.png"} <= {p.name for p in run_dir.iterdir()}
+        names = {p.name for p in run_dir.iterdir()}
+        assert {"config.json", "checkpoint.pt"} <= names and any(n.startswith("samples-") for n in names)
         state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
         assert state["step"] == 3
 
@@ -95,6 +96,11 @@ def test_dry_run_prints_the_config_and_writes_nothing(tmp_path):
     (["run", "--model", "ddpm", "--set", "warp=9"], "unknown hyperparameter 'warp'"),
     (["run", "--model", "ddpm", "--set", "lr=fast"], "bad value 'fast' for lr"),
     (["run", "--model", "ddgan", "--sample-steps", "2"], "T=4"),
+    (["run", "--model", "ddpm", "--sampler", "euler"], "DDPM samplers are ancestral, ddim; got 'euler'"),
+    (["run", "--model", "gan", "--sampler", "ddim"], "GAN samplers are generator"),
+    (["run", "--model", "ddpm", "--eta", "1"], "--eta applies to --sampler ddim"),
+    (["run", "--model", "ddpm", "--sample-steps", "50,x"], "comma-separated"),
+    (["run", "--model", "ddpm", "--sample-steps", "50,0"], "values must be >= 1"),
     (["run", "--model", "vae", "--device", "banana"], "device"),
     (["run", "--model", "ddpm", "--set", "T=0"], "T must be positive"),
     (["run", "--model", "ddpm", "--image-size", "16"], "--image-size applies to image datasets"),
@@ -152,7 +158,8 @@ def test_every_model_runs_on_digits(image_results):
         assert board[col].notna().all(), col
     assert board[["fd", "hq", "fid"]].isna().all().all()  # no raw-pixel FD, no mode σ, no Inception weights here
     for run_dir in (image_results / "runs").iterdir():
-        assert (run_dir / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        png, = run_dir.glob("samples-*.png")
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_untrained_models_score_far_worse_than_the_real_floor(image_results):
@@ -179,3 +186,20 @@ def test_missing_torchvision_files_are_one_line(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert r.exit_code == 1 and len(lines) == 1 and "--download" in lines[0] and "train-images-idx3-ubyte" in lines[0]
     assert not (tmp_path / "r" / "leaderboard.csv").exists()
+
+
+def test_a_sampler_sweep_is_one_trained_model_and_one_row_per_setting(tmp_path):
+    base = ["run", "--model", "ddpm", "--results", str(tmp_path), *TINY]
+    r = invoke(*base, "--sampler", "ancestral,ddim", "--sample-steps", "20,5")
+    assert r.exit_code == 0, r.output + r.stderr
+    board = runs(tmp_path)
+    assert sorted(zip(board["sampler"], board["sample_steps"], board["nfe"])) == [
+        ("ancestral", 5, 5), ("ancestral", 20, 20), ("ddim", 5, 5), ("ddim", 20, 20)]
+    assert board["run_id"].nunique() == 1 and board["train_sec"].nunique() == 1
+    # more settings later: the trained model is reused, only the new setting is evaluated
+    r = invoke(*base, "--sampler", "ddim", "--sample-steps", "5,10", "--eta", "1")
+    assert r.exit_code == 0 and "reusing the trained" in r.stderr
+    board = runs(tmp_path)
+    assert len(board) == 6 and set(board[board["eta"] == 1]["sample_steps"]) == {5, 10}
+    r = invoke(*base, "--sampler", "ddim", "--sample-steps", "20")
+    assert r.exit_code == 0 and "already in the leaderboard" in r.stderr and len(runs(tmp_path)) == 6

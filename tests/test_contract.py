@@ -63,10 +63,17 @@ def test_state_dict_round_trip(trained):
     assert torch.equal(sample(copy), sample(model))
 
 
+def test_unknown_sampler_is_a_value_error(trained):
+    model, _, _ = trained
+    with pytest.raises(ValueError, match="samplers are"):
+        model.nfe(sampler="no-such-sampler")
+
+
 def test_counted_nfe_equals_declared(trained):
     model, _, _ = trained
-    _, counted = draw_samples(model, n=20, batch=8, seed=0)
-    assert counted == model.nfe()
+    for sampler in model.SAMPLERS:  # every sampler the family declares, the first being its default
+        _, counted = draw_samples(model, n=20, batch=8, seed=0, setting={"sampler": sampler})
+        assert counted == model.nfe(sampler=sampler) == model.nfe()
 
 
 @pytest.mark.parametrize("name, data", CASES)

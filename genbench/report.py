@@ -1,0 +1,280 @@
+"""Reports computed from the leaderboard alone (and, for pictures of samples, the run folders next
+to it): summary.csv, table.md/.tex, trilemma.png/.pdf, nfe_sweep.png, samples.png, diffusion.png,
+index.html. Nothing here recomputes a metric."""
+import base64
+import html
+import math
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from scipy import stats  # noqa: E402
+
+METRICS = ["fid", "fd_domain", "fd", "precision", "recall", "density", "coverage", "modes", "hq", "kl",
+           "nfe", "sample_sec_per_1k", "train_sec"]
+SETTING = ["sampler", "sample_steps", "eta"]
+LOWER_IS_BETTER = {"fid", "fd_domain", "fd", "kl", "nfe", "sample_sec_per_1k", "train_sec"}
+
+
+def variant_labels(board: pd.DataFrame) -> pd.Series:
+    """'ddgan (T=2)': the model plus the hyperparameters that differ between its runs on a dataset,
+    so training variants (DDGAN's T ablation) get rows of their own."""
+    hp = [c for c in board.columns if c.startswith("hp_")]
+    labels = board["model"].astype(str).copy()
+    for _, rows in board.groupby(["model", "dataset"]):
+        varying = [c for c in hp if rows[c].nunique(dropna=True) > 1]
+        for i, row in rows.iterrows():
+            if varying:
+                labels[i] += " (" + ", ".join(f"{c[3:]}={row[c]:g}" if isinstance(row[c], float) else f"{c[3:]}={row[c]}"
+                                              for c in varying) + ")"
+    return labels
+
+
+def ci95(x: pd.Series) -> float:
+    """Half-width of the 95% confidence interval of the mean (Student t); NaN for one seed."""
+    x = x.dropna()
+    return float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else math.nan
+
+
+def summarize(board: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset × variant × sampler setting: mean, std, 95% CI over seeds of every metric, and n_seeds."""
+    ok = board[board["status"] == "ok"].copy()
+    for c in SETTING:
+        ok[c] = ok[c] if c in ok else math.nan
+    ok["variant"] = variant_labels(ok)
+    keys = ["dataset", "model", "variant", *SETTING]
+    metrics = [m for m in METRICS if m in ok and ok[m].notna().any()]
+    g = ok.groupby(keys, dropna=False, sort=False)
+    out = g.size().rename("n_seeds").to_frame()
+    with warnings.catch_warnings():  # kl = inf (no high-quality sample) makes std NaN, as it should
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for m in metrics:
+            out[f"{m}_mean"], out[f"{m}_std"], out[f"{m}_ci95"] = g[m].mean(), g[m].std(ddof=1), g[m].agg(ci95)
+    return out.reset_index()
+
+
+def quality_metric(rows: pd.DataFrame) -> str:
+    """The headline quality column of a dataset: FID if there is one, else FD-domain, else FD."""
+    return next(m for m in ("fid", "fd_domain", "fd") if f"{m}_mean" in rows and rows[f"{m}_mean"].notna().any())
+
+
+TABLE_COLUMNS = [("precision", "Precision ↑"), ("recall", "Recall ↑"), ("coverage", "Coverage ↑"),
+                 ("modes", "Modes ↑"), ("nfe", "NFE ↓"), ("sample_sec_per_1k", "Time s/1k ↓")]
+LABEL = {"fid": "FID ↓", "fd_domain": "FD-domain ↓", "fd": "FD ↓"}
+
+
+def dataset_table(rows: pd.DataFrame, bold) -> pd.DataFrame:
+    """DDGAN Table 1's layout for one dataset: quality, recall/coverage, modes, NFE, time; mean ± CI,
+    the best model value of each column in bold, the real-data floor last."""
+    q = quality_metric(rows)
+    cols = [(q, LABEL[q])] + [(m, label) for m, label in TABLE_COLUMNS if f"{m}_mean" in rows and rows[f"{m}_mean"].notna().any()]
+    rows = pd.concat([rows[rows["model"] != "real"], rows[rows["model"] == "real"]])
+    models = rows["model"] != "real"
+    out = pd.DataFrame({"Model": [v if m != "real" else "real data (floor)" for v, m in zip(rows["variant"], rows["model"])],
+                        "Sampler": [_setting(r) for _, r in rows.iterrows()]})
+    for m, label in cols:
+        mean, ci = rows[f"{m}_mean"], rows[f"{m}_ci95"]
+        best = (mean[models].min() if m in LOWER_IS_BETTER else mean[models].max()) if models.any() else None
+        out[label] = [_cell(v, c, bold if (is_model and v == best) else None)
+                      for v, c, is_model in zip(mean, ci, models)]
+    return out
+
+
+def _setting(r) -> str:
+    if r["model"] == "real" or pd.isna(r["sampler"]):
+        return ""
+    eta = f", η={r['eta']:g}" if r["sampler"] == "ddim" else ""
+    return f"{r['sampler']} {r['sample_steps']:g}{eta}"
+
+
+def _cell(v, ci, bold) -> str:
+    if pd.isna(v):
+        return "–"
+    text = f"{v:.3g}" + ("" if pd.isna(ci) else f" ± {ci:.2g}")
+    return bold(text) if bold else text
+
+
+def markdown(df: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def tables(summary: pd.DataFrame, out: Path) -> dict[str, pd.DataFrame]:
+    """table.md and table.tex (one tabular per dataset, for \\input); returns the plain tables."""
+    md, tex, plain = [], [], {}
+    for dataset, rows in summary.groupby("dataset", sort=False):
+        md += [f"### {dataset}", "", markdown(dataset_table(rows, lambda s: f"**{s}**")), ""]
+        t = dataset_table(rows, lambda s: f"\\textbf{{{s}}}")
+        t = t.map(lambda s: s.replace("±", "$\\pm$").replace("η", "$\\eta$").replace("↑", "$\\uparrow$")
+                  .replace("↓", "$\\downarrow$").replace("_", "\\_"))
+        t.columns = [c.replace("↑", "$\\uparrow$").replace("↓", "$\\downarrow$") for c in t.columns]
+        tex += [f"% {dataset}", t.to_latex(index=False, escape=False, column_format="ll" + "r" * (t.shape[1] - 2))]
+        plain[dataset] = dataset_table(rows, None)
+    (out / "table.md").write_text("\n".join(md))
+    (out / "table.tex").write_text("\n".join(tex))
+    return plain
+
+
+def pareto(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """The points no other point beats on both x and y (lower is better on both), sorted by x."""
+    pts = points.sort_values([x, y])
+    return pts[pts[y] <= pts[y].cummin()]
+
+
+def trilemma(summary: pd.DataFrame, out: Path) -> None:
+    """Sampling time (log) against quality, colour = model, size = recall, Pareto frontier; a panel per dataset."""
+    data = summary[summary["model"] != "real"]
+    datasets = list(data["dataset"].unique())
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.6), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        rows, all_rows = data[data["dataset"] == dataset], summary[summary["dataset"] == dataset]
+        q = quality_metric(all_rows)
+        size = "recall_mean" if rows["recall_mean"].notna().any() else None
+        sns.scatterplot(rows, x="sample_sec_per_1k_mean", y=f"{q}_mean", hue="model", size=size, sizes=(30, 300),
+                        size_norm=(0, 1), ax=ax, alpha=0.8, legend="brief" if ax is axes[0][-1] else False)
+        front = pareto(rows.dropna(subset=["sample_sec_per_1k_mean", f"{q}_mean"]), "sample_sec_per_1k_mean", f"{q}_mean")
+        ax.plot(front["sample_sec_per_1k_mean"], front[f"{q}_mean"], "k--", lw=1, label="Pareto frontier")
+        floor = all_rows[all_rows["model"] == "real"][f"{q}_mean"]
+        if len(floor):
+            ax.axhline(floor.iloc[0], color="0.5", lw=1, ls=":", label="real-data floor")
+        ax.set(xscale="log", xlabel="sampling time (s per 1,000 samples, log)", ylabel=f"{LABEL[q][:-2]} (lower is better)",
+               title=dataset)
+    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, title="model / recall")
+    fig.suptitle("Generative learning trilemma: quality vs sampling time (marker size = recall, coverage)")
+    fig.tight_layout()
+    for suffix in (".png", ".pdf"):
+        fig.savefig(out / f"trilemma{suffix}", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
+def nfe_sweep(summary: pd.DataFrame, out: Path) -> bool:
+    """Quality and recall against NFE for the diffusion models (their sampler and T sweeps)."""
+    data = summary[summary["model"].isin(["ddpm", "ddgan"])].copy()
+    if data.empty:
+        return False
+    data["curve"] = [f"{v}, {s}" + (f" η={e:g}" if s == "ddim" else "") for v, s, e in zip(data["variant"], data["sampler"], data["eta"])]
+    datasets = list(data["dataset"].unique())
+    fig, axes = plt.subplots(2, len(datasets), figsize=(5 * len(datasets), 7), squeeze=False)
+    for j, dataset in enumerate(datasets):
+        rows = data[data["dataset"] == dataset].sort_values("nfe_mean")
+        q = quality_metric(summary[summary["dataset"] == dataset])
+        for i, (metric, label) in enumerate([(q, f"{LABEL[q][:-2]} (lower is better)"), ("recall", "recall (higher is better)")]):
+            ax = axes[i][j]
+            sns.lineplot(rows, x="nfe_mean", y=f"{metric}_mean", hue="curve", marker="o", ax=ax, legend=i == 0 and j == len(datasets) - 1)
+            ax.set(xscale="log", xlabel="network evaluations per sample (NFE, log)", ylabel=label, title=dataset if i == 0 else "")
+    if axes[0][-1].get_legend():
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title="")
+    fig.tight_layout()
+    fig.savefig(out / "nfe_sweep.png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+def sample_grid(board: pd.DataFrame, results_dir: Path, out: Path) -> bool:
+    """Each model's saved samples (first seed, first sampler setting) side by side, a row per dataset."""
+    runs = board[(board["status"] == "ok") & (board["model"] != "real")].copy()
+    runs["variant"] = variant_labels(runs)
+    pick = runs.sort_values("seed").groupby(["dataset", "variant"], sort=False).head(1)
+    images = {}
+    for r in pick.itertuples():
+        pngs = sorted((results_dir / "runs" / r.run_id).glob("samples*.png"))
+        if pngs:
+            images[r.dataset, r.variant] = plt.imread(pngs[0])
+    if not images:
+        return False
+    datasets = list(dict.fromkeys(d for d, _ in images))
+    variants = list(dict.fromkeys(v for _, v in images))
+    fig, axes = plt.subplots(len(datasets), len(variants), figsize=(2.6 * len(variants), 2.7 * len(datasets)), squeeze=False)
+    for i, d in enumerate(datasets):
+        for j, v in enumerate(variants):
+            ax = axes[i][j]
+            ax.axis("off")
+            if (d, v) in images:
+                ax.imshow(images[d, v])
+            if i == 0:
+                ax.set_title(v, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "samples.png", dpi=150)
+    plt.close(fig)
+    return True
+
+
+def diffusion_figure(board: pd.DataFrame, results_dir: Path, out: Path, n: int = 2000) -> bool:
+    """Top: the forward process q(x_t | x_0) on a 2-D dataset at several t; bottom: a trained DDPM's
+    reverse (ancestral) trajectory at the same t, recorded from its sampler."""
+    import torch
+    from models.diffusion import q_sample
+    from .runner import load_data, load_run
+    ddpm = board[(board["model"] == "ddpm") & (board["status"] == "ok") & board["image_size"].isna()]
+    run_dirs = [results_dir / "runs" / r for r in ddpm["run_id"] if (results_dir / "runs" / r / "checkpoint.pt").exists()]
+    if not run_dirs:
+        return False
+    cfg, model = load_run(run_dirs[0])
+    T = model.cfg.T
+    ts = [T, T // 2, T // 4, T // 10, 0]
+    reverse, eps_hat = {}, model.eps_hat
+
+    def recording_eps_hat(x_t, t):  # the sampler hands every x_t to the ε-network: keep the chosen ones
+        if int(t[0]) in ts:
+            reverse[int(t[0])] = x_t.clone()
+        return eps_hat(x_t, t)
+
+    model.eps_hat = recording_eps_hat
+    reverse[0] = model.sample(n, generator=torch.Generator().manual_seed(0))
+    x_0 = load_data(cfg).reference[:n]
+    g = torch.Generator().manual_seed(0)
+    fig, axes = plt.subplots(2, len(ts), figsize=(2.8 * len(ts), 6), sharex=True, sharey=True)
+    for j, t in enumerate(ts):
+        ab = model.alpha_bar[t - 1] if t > 0 else torch.tensor(1.0)
+        forward = q_sample(x_0, ab.expand(len(x_0)), torch.randn(x_0.shape, generator=g))
+        for i, (x, name) in enumerate([(forward, "forward q(x_t | x_0)"), (reverse.get(t), "reverse p_θ (DDPM)")]):
+            if x is not None:
+                axes[i][j].scatter(*x[:, :2].T, s=1, alpha=0.4, c="tab:blue" if i == 0 else "tab:orange", rasterized=True)
+            axes[i][j].set_title(f"{name}\nt = {t}", fontsize=9)
+    for ax in axes.flat:
+        ax.set(aspect="equal", xlim=(-6, 6), ylim=(-6, 6))
+    fig.suptitle(f"Diffusion on {cfg.dataset}: noising (top) and a trained DDPM's denoising (bottom)")
+    fig.tight_layout()
+    fig.savefig(out / "diffusion.png", dpi=130)
+    plt.close(fig)
+    return True
+
+
+def index_html(plain: dict[str, pd.DataFrame], figures: list[str], out: Path, source: Path) -> None:
+    """One self-contained page: the tables, and every figure embedded as base64."""
+    parts = [f"<h1>genbench report</h1><p>From <code>{html.escape(str(source))}</code>. Mean ± 95% CI over seeds; "
+             "the real-data floor is what real held-out data scores.</p>"]
+    for dataset, table in plain.items():
+        parts.append(f"<h2>{html.escape(dataset)}</h2>" + table.to_html(index=False, border=0))
+    for name in figures:
+        data = base64.b64encode((out / name).read_bytes()).decode()
+        parts.append(f'<h2>{name}</h2><img src="data:image/png;base64,{data}" style="max-width:100%">')
+    style = "body{font-family:sans-serif;max-width:1200px;margin:auto}td,th{padding:2px 8px;text-align:right}"
+    (out / "index.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>genbench report</title>"
+                                    f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def report(results_dir: Path, out: Path, log=print) -> list[str]:
+    """Write every report file into `out`; returns their names."""
+    from .results import load_leaderboard
+    board = load_leaderboard(results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(board)
+    summary.to_csv(out / "summary.csv", index=False)
+    plain = tables(summary, out)
+    trilemma(summary, out)
+    figures = ["trilemma.png"]
+    for name, made in [("nfe_sweep.png", nfe_sweep(summary, out)), ("samples.png", sample_grid(board, results_dir, out)),
+                       ("diffusion.png", diffusion_figure(board, results_dir, out))]:
+        if made:
+            figures.append(name)
+        else:
+            log(f"{name} skipped: no {'diffusion rows' if name == 'nfe_sweep.png' else 'saved runs'} to draw it from")
+    index_html(plain, figures, out, results_dir / "leaderboard.csv")
+    return ["summary.csv", "table.md", "table.tex", "trilemma.pdf", *figures, "index.html"]

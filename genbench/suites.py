@@ -1,0 +1,105 @@
+"""Declared grids of runs (models × datasets × training variants × seeds, each with its sampler
+settings), run resumably: a run whose every setting is in the leaderboard is skipped."""
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import torch
+
+from .config import RunConfig, make_config
+from .runner import done_settings, run_name, settings
+from models import MODELS
+
+
+@dataclass(frozen=True)
+class Entry:
+    model: str
+    datasets: tuple[str, ...]
+    assignments: dict = field(default_factory=dict)   # --set NAME=VALUE
+    options: dict = field(default_factory=dict)       # other `genbench run` options (sample_steps, ...)
+
+
+def _grid(datasets: tuple[str, ...], ddpm_steps: tuple[int, ...]) -> list[Entry]:
+    """Every model with its defaults; DDPM under a sweep of sampler steps (ancestral and DDIM);
+    DDGAN trained for T ∈ {1, 2, 4, 8} (the paper's ablation: T = 1 is close to a GAN)."""
+    ddpm = Entry("ddpm", datasets, options={"samplers": ("ancestral", "ddim"), "sample_steps": ddpm_steps})
+    ddgans = [Entry("ddgan", datasets, {"T": str(t)}) for t in (1, 2, 4, 8)]
+    return [Entry("vae", datasets), Entry("gan", datasets), ddpm, *ddgans]
+
+
+# DDPM's CIFAR-10 model (Ho et al. 2020, App. B) and DDGAN's (Xiao et al. 2022, App. C: 128 channels,
+# 2 residual blocks, z of 100, batch 256 over 4 GPUs, ~1,800 epochs ≈ 350k steps, R1 γ 0.02, EMA 0.9999)
+DDPM_CIFAR10 = {"ch": "128", "res_blocks": "2", "dropout": "0.1", "lr": "2e-4", "batch_size": "128",
+                "steps": "800000", "ema": "0.9999"}
+DDGAN_CIFAR10 = {"ch": "128", "res_blocks": "2", "nz": "100", "r1_gamma": "0.02", "batch_size": "256",
+                 "steps": "350000", "ema": "0.9999"}
+DCGAN = {"ch": "64", "nz": "100", "steps": "100000"}
+
+SUITES = {
+    "toy": _grid(("grid25", "ring8", "swissroll"), (1000, 250, 50, 10)),
+    "digits": _grid(("digits", "stacked-digits"), (1000, 100, 10)),
+    "paper-cifar10": [
+        Entry("ddpm", ("cifar10",), DDPM_CIFAR10, {"samplers": ("ancestral", "ddim"), "sample_steps": (1000, 50)}),
+        Entry("ddgan", ("cifar10",), DDGAN_CIFAR10)],
+    # the DDGAN paper reports Stacked MNIST without its own settings table: its CIFAR-10 ones here
+    "paper-stacked-mnist": [Entry("ddgan", ("stacked-mnist",), DDGAN_CIFAR10), Entry("gan", ("stacked-mnist",), DCGAN)],
+}
+
+
+def plan(name: str, seeds: list[int], **run_options) -> list[RunConfig]:
+    """The suite's runs, in order: entries × datasets × seeds."""
+    if name not in SUITES:
+        raise ValueError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
+    return [make_config(e.model, d, s, dict(e.assignments), **{**e.options, **run_options})
+            for e in SUITES[name] for d in e.datasets for s in seeds]
+
+
+def is_done(cfg: RunConfig, results_dir: Path) -> bool:
+    done = done_settings(results_dir, run_name(cfg))
+    return all((s["sampler"], s["steps"], s["eta"]) in done for s in settings(cfg))
+
+
+def train_step_seconds(cfg: RunConfig) -> float:
+    """Seconds of one training step at the run's batch size, after one warm-up step (the estimate
+    behind --dry-run; on a busy machine it runs high)."""
+    from .data import dataset_shape
+    shape = dataset_shape(cfg.dataset, cfg.image_size)
+    model = MODELS[cfg.model](cfg.hparams, shape).to(cfg.device)
+    x = torch.rand(cfg.hparams.batch_size, *shape, device=cfg.device) * 2 - 1
+    model.train_step(x)
+    t0 = time.perf_counter()
+    model.train_step(x)
+    return time.perf_counter() - t0
+
+
+def _run_one(cfg_dict: dict, results_dir: str) -> str:
+    """One run in a worker process; returns its run_id or raises a one-line error."""
+    from .runner import run
+    cfg = RunConfig.from_dict(cfg_dict)
+    run(cfg, Path(results_dir), progress=False, log=lambda m: None)
+    return run_name(cfg)
+
+
+def _share_cores(workers: int) -> None:
+    # parallel runs each with every core would oversubscribe the CPU (spinning OpenMP threads)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def run_suite(cfgs: list[RunConfig], results_dir: Path, workers: int = 1, log=print) -> list[str]:
+    """Run every config not done yet (in `workers` processes); returns the one-line failures."""
+    todo = [c for c in cfgs if not is_done(c, results_dir)]
+    log(f"{len(cfgs) - len(todo)} of {len(cfgs)} runs already in the leaderboard; {len(todo)} to go")
+    failures = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_share_cores,
+                             initargs=(workers,)) as pool:
+        jobs = {pool.submit(_run_one, c.to_dict(), str(results_dir)): run_name(c) for c in todo}
+        for i, job in enumerate(as_completed(jobs), 1):
+            try:
+                log(f"[{i}/{len(todo)}] {job.result()} done")
+            except Exception as e:  # one failed run must not stop the others
+                failures.append(f"{jobs[job]}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+                log(f"[{i}/{len(todo)}] {failures[-1]}")
+    return failures

@@ -1,0 +1,66 @@
+"""Reports: aggregates against a hand-made leaderboard, and every file from a real tiny leaderboard."""
+import math
+
+import matplotlib.pyplot as plt
+import pytest
+from click.testing import CliRunner
+
+from genbench.cli import cli
+from genbench.report import pareto, summarize, variant_labels
+from genbench.results import COLUMNS, append_row, load_leaderboard
+
+
+def row(model, seed, fd, T=4, steps=10, **extra):
+    return {**{c: "" for c in COLUMNS}, "run_id": f"{model}-T{T}-s{seed}-{steps}", "model": model, "dataset": "grid25",
+            "seed": seed, "status": "ok", "fd": fd, "recall": 0.5, "nfe": steps, "sampler": "posterior",
+            "sample_steps": steps, "eta": 0.0, "sample_sec_per_1k": 0.1, "config_hash": "h", "hp_T": T, **extra}
+
+
+def test_means_and_95_percent_intervals_over_seeds(tmp_path):
+    for seed, fd in enumerate([1.0, 2.0, 3.0]):
+        append_row(tmp_path, row("ddgan", seed, fd, T=4))
+        append_row(tmp_path, row("ddgan", seed, 10 * fd, T=1))
+    append_row(tmp_path, row("ddgan", 9, 5.0, T=2, status="diverged"))  # not averaged
+    s = summarize(load_leaderboard(tmp_path)).set_index("variant")
+    assert set(s.index) == {"ddgan (T=4)", "ddgan (T=1)"} and (s["n_seeds"] == 3).all()
+    t4 = s.loc["ddgan (T=4)"]
+    assert (t4["fd_mean"], t4["fd_std"]) == (2.0, 1.0)
+    assert t4["fd_ci95"] == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)  # t(0.975, 2) · s / √n
+    assert s.loc["ddgan (T=1)", "fd_mean"] == 20.0
+
+
+def test_variant_labels_name_only_what_differs(tmp_path):
+    append_row(tmp_path, row("vae", 0, 1.0, T=""))
+    for T in (1, 8):
+        append_row(tmp_path, row("ddgan", 0, 1.0, T=T))
+    assert list(variant_labels(load_leaderboard(tmp_path))) == ["vae", "ddgan (T=1)", "ddgan (T=8)"]
+
+
+def test_pareto_frontier():
+    import pandas as pd
+    pts = pd.DataFrame({"x": [1, 2, 3, 4], "y": [5, 3, 4, 1]})
+    assert pareto(pts, "x", "y")[["x", "y"]].values.tolist() == [[1, 5], [2, 3], [4, 1]]
+
+
+def test_report_writes_every_file_from_a_real_leaderboard(tmp_path):
+    runner = CliRunner()
+    tiny = ["--steps", "3", "--n-eval", "100", "--sample-batch", "100", "--no-progress", "--results", str(tmp_path)]
+    for seed in ("0", "1"):
+        for args in (["--model", "vae"], ["--model", "ddpm", "--set", "T=20", "--sampler", "ancestral,ddim",
+                                           "--sample-steps", "20,5"], ["--model", "ddgan", "--set", "T=2"]):
+            assert runner.invoke(cli, ["run", *args, "--seed", seed, *tiny]).exit_code == 0
+    r = runner.invoke(cli, ["report", "--results", str(tmp_path), "--out", str(tmp_path / "rep")])
+    assert r.exit_code == 0, r.output + r.stderr
+    for name in ["summary.csv", "table.md", "table.tex", "trilemma.png", "trilemma.pdf", "nfe_sweep.png",
+                 "samples.png", "diffusion.png", "index.html"]:
+        assert (tmp_path / "rep" / name).stat().st_size > 0, name
+        if name.endswith(".png"):
+            assert plt.imread(tmp_path / "rep" / name).ndim == 3
+    md = (tmp_path / "rep" / "table.md").read_text()
+    assert "| ddpm | ddim 5, η=0 |" in md and "real data (floor)" in md and "**" in md
+    assert "\\textbf{" in (tmp_path / "rep" / "table.tex").read_text()
+
+
+def test_report_without_a_leaderboard_is_one_line(tmp_path):
+    r = CliRunner().invoke(cli, ["report", "--results", str(tmp_path)])
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "no leaderboard" in r.stderr

@@ -1,0 +1,51 @@
+"""Suites: the declared grids, resumability (skip what the leaderboard has) and parallel workers."""
+import pytest
+from click.testing import CliRunner
+
+from genbench import suites
+from genbench.cli import cli
+from genbench.results import load_leaderboard
+from genbench.suites import Entry, is_done, plan, run_suite
+
+TINY = {"n_eval": 50, "sample_batch": 50}
+
+
+@pytest.fixture
+def tiny_suite(monkeypatch):
+    monkeypatch.setitem(suites.SUITES, "tiny", [
+        Entry("vae", ("grid25",), {"steps": "2"}, TINY),
+        Entry("ddpm", ("ring8",), {"steps": "2", "T": "20"}, {**TINY, "samplers": ("ancestral", "ddim"), "sample_steps": (20, 5)}),
+    ])
+    return "tiny"
+
+
+def test_declared_suites_expand_to_valid_configs():
+    toy = plan("toy", [0, 1, 2])
+    assert len(toy) == 7 * 3 * 3  # (vae, gan, ddpm, ddgan T=1,2,4,8) × 3 datasets × 3 seeds
+    assert sorted({c.hparams.T for c in toy if c.model == "ddgan"}) == [1, 2, 4, 8]
+    assert len(plan("digits", [0])) == 7 * 2
+    cifar = plan("paper-cifar10", [0])
+    assert {c.model for c in cifar} == {"ddpm", "ddgan"} and cifar[0].hparams.ch == 128
+    with pytest.raises(ValueError, match="unknown suite"):
+        plan("nope", [0])
+
+
+def test_a_suite_skips_what_the_leaderboard_has(tiny_suite, tmp_path):
+    cfgs = plan(tiny_suite, [0, 1])
+    logs = []
+    assert run_suite(cfgs[:1], tmp_path, log=logs.append) == []  # "interrupted" after the first run
+    assert is_done(cfgs[0], tmp_path) and not is_done(cfgs[1], tmp_path)
+    assert run_suite(cfgs, tmp_path, workers=2, log=logs.append) == []
+    assert "1 of 4 runs already in the leaderboard; 3 to go" in logs
+    board = load_leaderboard(tmp_path)
+    runs = board[board["model"] != "real"]
+    assert len(runs) == 2 * 1 + 2 * 4 and runs.groupby("run_id").size().max() == 4  # ddpm: 2 samplers × 2 steps
+    assert run_suite(cfgs, tmp_path, log=logs.append) == [] and logs[-1].startswith("4 of 4 runs")
+
+
+def test_suite_dry_run_lists_runs_and_costs(tiny_suite, tmp_path):
+    r = CliRunner().invoke(cli, ["suite", tiny_suite, "--seeds", "0", "--dry-run", "--results", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    lines = r.output.strip().splitlines()
+    assert lines[0].startswith("todo  vae-grid25-s0-") and "4 sampler settings" in lines[1]
+    assert "2 runs, 2 to do" in lines[-1] and not any(tmp_path.iterdir())
