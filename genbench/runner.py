@@ -141,14 +141,16 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
         log(f"{run_id} is already in the leaderboard under these sampler settings; use another --results folder to run it again")
         board = load_leaderboard(results_dir)
         return board[board["run_id"] == run_id].to_dict("records")
+    run_dir = results_dir / "runs" / run_id
+    if resume and not (run_dir / CHECKPOINT).exists():
+        raise RunError(f"nothing to resume: no checkpoint in {run_dir}")
     data = load_data(cfg)   # before the run folder exists: missing data leaves nothing behind
     features = image_features(cfg, data, log, progress)
     real_floor(cfg, data, features, results_dir, log)
-    run_dir = results_dir / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(run_dir / ".lock"), timeout=0):
-            return _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every, resume)
+            return _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every)
     except Timeout:
         raise RunError(f"{run_id} is being run by another process") from None
 
@@ -205,7 +207,7 @@ def real_floor(cfg: RunConfig, data, features, results_dir: Path, log=print) -> 
         log(f"real-data floor for {cfg.dataset} ({cols['feature_extractor']}, n={cols['n_samples']}) added to the leaderboard")
 
 
-def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every, resume) -> list[dict]:
+def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every) -> list[dict]:
     seed_everything(cfg.seed)
     model, ema = build(cfg, data.shape)
     data_rng = torch.Generator().manual_seed(cfg.seed)
@@ -216,8 +218,6 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
         set_rng_state(state["rng"], data_rng)
         start, prior_sec = state["step"], state["train_sec"]
         log(f"reusing the trained {run_id}" if start == cfg.hparams.steps else f"resuming {run_id} from step {start}")
-    elif resume:
-        raise RunError(f"nothing to resume: no checkpoint in {run_dir}")
     atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2).encode())
     hp = cfg.hparams
     row = {"run_id": run_id, "model": cfg.model, "dataset": cfg.dataset, "seed": cfg.seed,

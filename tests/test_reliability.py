@@ -55,7 +55,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     assert p.wait() == -signal.SIGKILL
     (ckpt,) = ckpts.glob("*/checkpoint.pt")
     assert torch.load(ckpt, weights_only=True)["step"] < STEPS, "killed too late to test anything"
-    assert not (killed / "leaderboard.csv").exists()
+    assert runs(killed).empty  # only the real-data floor row, written before training
     r = genbench(*GAN_RUN, "--results", str(killed))
     out, err = r.communicate()
     assert r.returncode == 0 and "resuming" in err, err
