@@ -10,6 +10,7 @@ import torch
 from ..data import get_dataset
 from ..data.images import quantize
 from ..metrics import gaussian_stats
+from ..results import atomic_write
 from .domain import DomainFeatures, cache_dir, load_or_train
 
 
@@ -33,7 +34,6 @@ def _cached(path: Path, compute) -> dict:
     buf = io.BytesIO()
     torch.save(out, buf)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from ..results import atomic_write
     atomic_write(path, buf.getvalue())
     return out
 

@@ -14,6 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.images import CODE, to_unit
+from ..results import atomic_write
 from models.nets import resolutions
 
 VERSION = 1             # part of the cache key: bump when the network or its training changes
@@ -129,7 +130,6 @@ def load_or_train(base: str, size: int, data_seed: int, base_data, stacked: bool
                      "accuracy": accuracy(net, x_te, y_te)}
             buf = io.BytesIO()
             torch.save(state, buf)
-            from ..results import atomic_write
             atomic_write(path, buf.getvalue())
             log(f"{base} domain classifier: {state['accuracy']:.2%} held-out accuracy")
     return DomainFeatures(net, name, stacked, float(state["accuracy"]))
