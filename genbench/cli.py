@@ -182,7 +182,8 @@ def suite(name, seeds, workers, results_dir, device, dry_run):
 
 def cost_table(cfgs, results_dir: Path) -> str:
     """One line per run: done or to do, sampler settings, training images and estimated time."""
-    from .runner import run_name, settings
+    from .config import settings
+    from .runner import run_name
     from .suites import is_done, train_step_seconds
     step_sec, lines, total = {}, [], 0.0
     for c in cfgs:

@@ -81,14 +81,10 @@ def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments:
                 device="cpu", **paths) -> RunConfig:
     """A validated RunConfig: the family's defaults for the data's kind with `assignments`
     (name -> text) applied, every sampler setting checked. Bad values raise ValueError."""
-    family, shape = MODELS[model], dataset_shape(dataset, image_size)
+    shape = dataset_shape(dataset, image_size)
     if image_size is not None and len(shape) == 1:
         raise ValueError(f"--image-size applies to image datasets, not {dataset}")
     hparams = override(default_config(model, shape), assignments or {})
-    probe = family(hparams, shape)
-    for sampler in samplers or [None]:  # the sampler settings, before any work
-        for steps in sample_steps or [None]:
-            probe.nfe(steps, sampler, eta if sampler == "ddim" else 0.0)
     if eta and "ddim" not in (samplers or ()):
         raise ValueError("--eta applies to --sampler ddim")
     try:
@@ -97,6 +93,20 @@ def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments:
         raise ValueError(f"--device {device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
     if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: no CUDA device is available here")
-    return RunConfig(model, dataset, seed, hparams, n_eval=n_eval or default_n(dataset),
-                     sample_batch=sample_batch or (100 if len(shape) == 3 else 1000), samplers=samplers,
-                     sample_steps=sample_steps, eta=eta, image_size=image_size, device=device, **paths)
+    cfg = RunConfig(model, dataset, seed, hparams, n_eval=n_eval or default_n(dataset),
+                    sample_batch=sample_batch or (100 if len(shape) == 3 else 1000), samplers=samplers,
+                    sample_steps=sample_steps, eta=eta, image_size=image_size, device=device, **paths)
+    settings(cfg)  # checks every sampler setting before any work
+    return cfg
+
+
+def settings(cfg: RunConfig) -> list[dict]:
+    """Every sampler setting to evaluate, resolved to explicit values: [{sampler, steps, eta}];
+    an unknown sampler or out-of-range steps raise ValueError."""
+    model = MODELS[cfg.model](cfg.hparams, dataset_shape(cfg.dataset, cfg.image_size))
+    out = []
+    for sampler in cfg.samplers or [model.SAMPLERS[0]]:
+        for steps in cfg.sample_steps or [None]:
+            eta = cfg.eta if sampler == "ddim" else 0.0
+            out.append({"sampler": sampler, "steps": model.nfe(steps, sampler, eta), "eta": eta})
+    return out

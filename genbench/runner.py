@@ -19,7 +19,7 @@ import torch
 from filelock import FileLock, Timeout
 
 from . import __version__
-from .config import RunConfig
+from .config import RunConfig, settings
 from .data import dataset_shape, get_dataset
 from .evaluate import NonFiniteSamples, draw_samples, evaluate, sample_metrics
 from .plots import plot_samples
@@ -105,17 +105,6 @@ def restore(model, ema, state: dict, cfg: RunConfig, path: Path) -> None:
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
         detail = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), str(e).splitlines()[0])
         raise RunError(f"{path} does not fit this {cfg.model} ({detail})") from None
-
-
-def settings(cfg: RunConfig) -> list[dict]:
-    """Every sampler setting to evaluate, resolved to explicit values: [{sampler, steps, eta}]."""
-    model = MODELS[cfg.model](cfg.hparams, dataset_shape(cfg.dataset, cfg.image_size))
-    out = []
-    for sampler in cfg.samplers or [model.SAMPLERS[0]]:
-        for steps in cfg.sample_steps or [None]:
-            eta = cfg.eta if sampler == "ddim" else 0.0
-            out.append({"sampler": sampler, "steps": model.nfe(steps, sampler, eta), "eta": eta})
-    return out
 
 
 def _key(sampler, steps, eta) -> tuple:

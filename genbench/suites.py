@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from .config import RunConfig, make_config
-from .runner import done_settings, run_name, settings
+from .config import RunConfig, make_config, settings
+from .runner import done_settings, run_name
 from models import MODELS
 
 
