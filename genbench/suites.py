@@ -50,11 +50,12 @@ SUITES = {
 
 
 def plan(name: str, seeds: list[int], **run_options) -> list[RunConfig]:
-    """The suite's runs, in order: entries × datasets × seeds."""
+    """The suite's runs, seed by seed (entries × datasets within a seed), so that a suite stopped
+    early still holds whole tables for its first seeds."""
     if name not in SUITES:
         raise ValueError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
     return [make_config(e.model, d, s, dict(e.assignments), **{**e.options, **run_options})
-            for e in SUITES[name] for d in e.datasets for s in seeds]
+            for s in seeds for e in SUITES[name] for d in e.datasets]
 
 
 def is_done(cfg: RunConfig, results_dir: Path) -> bool:

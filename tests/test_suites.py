@@ -22,6 +22,7 @@ def tiny_suite(monkeypatch):
 def test_declared_suites_expand_to_valid_configs():
     toy = plan("toy", [0, 1, 2])
     assert len(toy) == 7 * 3 * 3  # (vae, gan, ddpm, ddgan T=1,2,4,8) × 3 datasets × 3 seeds
+    assert [c.seed for c in toy] == [0] * 21 + [1] * 21 + [2] * 21  # seed by seed: a stopped suite has whole tables
     assert sorted({c.hparams.T for c in toy if c.model == "ddgan"}) == [1, 2, 4, 8]
     assert len(plan("digits", [0])) == 7 * 2
     cifar = plan("paper-cifar10", [0])
