@@ -262,8 +262,10 @@ def index_html(plain: dict[str, pd.DataFrame], figures: list[str], out: Path, so
 
 def report(results_dir: Path, out: Path, log=print) -> list[str]:
     """Write every report file into `out`; returns their names."""
-    from .results import load_leaderboard
+    from .results import LeaderboardError, load_leaderboard
     board = load_leaderboard(results_dir)
+    if not ((board["model"] != "real") & (board["status"] == "ok")).any():  # a suite's first minutes: the floor alone
+        raise LeaderboardError(f"{results_dir / 'leaderboard.csv'} has no finished model run to report on yet")
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(board)
     summary.to_csv(out / "summary.csv", index=False)

@@ -64,3 +64,12 @@ def test_report_writes_every_file_from_a_real_leaderboard(tmp_path):
 def test_report_without_a_leaderboard_is_one_line(tmp_path):
     r = CliRunner().invoke(cli, ["report", "--results", str(tmp_path)])
     assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "no leaderboard" in r.stderr
+
+
+def test_report_before_any_model_finished_is_one_line(tmp_path):
+    append_row(tmp_path, {**{c: "" for c in COLUMNS}, "run_id": "real-grid25-h", "model": "real", "dataset": "grid25",
+                          "seed": 0, "status": "ok", "fd": 0.001, "config_hash": "h"})
+    append_row(tmp_path, row("gan", 0, 19.0, status="diverged"))
+    r = CliRunner().invoke(cli, ["report", "--results", str(tmp_path), "--out", str(tmp_path / "rep")])
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "no finished model run" in r.stderr
+    assert not (tmp_path / "rep").exists()
