@@ -15,6 +15,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from models import MODELS  # noqa: E402
+
 METRICS = ["fid", "fd_domain", "fd", "precision", "recall", "density", "coverage", "modes", "hq", "kl",
            "nfe", "sample_sec_per_1k", "train_sec"]
 SETTING = ["sampler", "sample_steps", "eta"]
@@ -23,14 +25,15 @@ LOWER_IS_BETTER = {"fid", "fd_domain", "fd", "kl", "nfe", "sample_sec_per_1k", "
 
 def variant_labels(board: pd.DataFrame) -> pd.Series:
     """'ddgan (T=2)': the model plus the hyperparameters that differ between its runs on a dataset,
-    so training variants (DDGAN's T ablation) get rows of their own."""
-    hp = [c for c in board.columns if c.startswith("hp_")]
+    so training variants (DDGAN's T ablation) get rows of their own. The device counts as one:
+    sampling times from two machines must not be averaged."""
+    hp = [c for c in board.columns if c.startswith("hp_")] + (["device"] if "device" in board else [])
     labels = board["model"].astype(str).copy()
     for _, rows in board.groupby(["model", "dataset"]):
         varying = [c for c in hp if rows[c].nunique(dropna=True) > 1]
         for i, row in rows.iterrows():
             if varying:
-                labels[i] += " (" + ", ".join(f"{c[3:]}={row[c]:g}" if isinstance(row[c], float) else f"{c[3:]}={row[c]}"
+                labels[i] += " (" + ", ".join(f"{c.removeprefix('hp_')}={_num(row[c])}"
                                               for c in varying) + ")"
     return labels
 
@@ -73,7 +76,8 @@ def dataset_table(rows: pd.DataFrame, bold) -> pd.DataFrame:
     the best model value of each column in bold, the real-data floor last."""
     q = quality_metric(rows)
     cols = [(q, LABEL[q])] + [(m, label) for m, label in TABLE_COLUMNS if f"{m}_mean" in rows and rows[f"{m}_mean"].notna().any()]
-    rows = pd.concat([rows[rows["model"] != "real"], rows[rows["model"] == "real"]])
+    rows = rows.assign(_order=rows["model"].map({m: i for i, m in enumerate([*MODELS, "real"])}))
+    rows = rows.sort_values(["_order", "variant", "sampler", "sample_steps"], ascending=[True, True, True, False])
     models = rows["model"] != "real"
     out = pd.DataFrame({"Model": [v if m != "real" else "real data (floor)" for v, m in zip(rows["variant"], rows["model"])],
                         "Sampler": [_setting(r) for _, r in rows.iterrows()]})
@@ -89,13 +93,20 @@ def _setting(r) -> str:
     if r["model"] == "real" or pd.isna(r["sampler"]):
         return ""
     eta = f", η={r['eta']:g}" if r["sampler"] == "ddim" else ""
-    return f"{r['sampler']} {r['sample_steps']:g}{eta}"
+    return f"{r['sampler']} {_num(r['sample_steps'])}{eta}"
+
+
+def _num(v) -> str:
+    """3 significant digits, but whole numbers (NFE, modes, T) whole: 1000, not 1e+03."""
+    if isinstance(v, str):
+        return v
+    return f"{int(v)}" if float(v).is_integer() and abs(v) < 1e6 else f"{v:.3g}"
 
 
 def _cell(v, ci, bold) -> str:
     if pd.isna(v):
         return "–"
-    text = f"{v:.3g}" + ("" if pd.isna(ci) else f" ± {ci:.2g}")
+    text = _num(v) + ("" if pd.isna(ci) or ci == 0 else f" ± {ci:.2g}")  # ci 0: every seed agrees (NFE)
     return bold(text) if bold else text
 
 
@@ -127,24 +138,37 @@ def pareto(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     return pts[pts[y] <= pts[y].cummin()]
 
 
+def trilemma_quality(rows: pd.DataFrame) -> tuple[str, str, bool]:
+    """The trilemma's quality axis (column, label, lower is better): FID or FD-domain on a log axis for
+    images; precision for 2-D data, where a Fréchet distance of raw coordinates compares only means
+    and covariances and cannot see samples smeared between the modes (DDPM with 10 steps on ring8:
+    FD within 1.5× of real data's, precision 0.03)."""
+    q = quality_metric(rows)
+    if q == "fd" and "precision_mean" in rows and rows["precision_mean"].notna().any():
+        return "precision", "precision (share of samples on the data, higher is better)", False
+    return q, f"{LABEL[q][:-2]} (log, lower is better)", True
+
+
 def trilemma(summary: pd.DataFrame, out: Path) -> None:
     """Sampling time (log) against quality, colour = model, size = recall, Pareto frontier; a panel per dataset."""
     data = summary[summary["model"] != "real"]
     datasets = list(data["dataset"].unique())
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.6), squeeze=False)
+    palette = {m: c for m, c in zip(MODELS, sns.color_palette()) if m in set(data["model"])}  # same colours in every panel
     for ax, dataset in zip(axes[0], datasets):
         rows, all_rows = data[data["dataset"] == dataset], summary[summary["dataset"] == dataset]
-        q = quality_metric(all_rows)
+        q, label, lower = trilemma_quality(all_rows)
         size = "recall_mean" if rows["recall_mean"].notna().any() else None
-        sns.scatterplot(rows, x="sample_sec_per_1k_mean", y=f"{q}_mean", hue="model", size=size, sizes=(30, 300),
+        sns.scatterplot(rows, x="sample_sec_per_1k_mean", y=f"{q}_mean", hue="model", palette=palette, size=size, sizes=(30, 300),
                         size_norm=(0, 1), ax=ax, alpha=0.8, legend="brief" if ax is axes[0][-1] else False)
-        front = pareto(rows.dropna(subset=["sample_sec_per_1k_mean", f"{q}_mean"]), "sample_sec_per_1k_mean", f"{q}_mean")
+        points = rows.dropna(subset=["sample_sec_per_1k_mean", f"{q}_mean"])
+        front = pareto(points.assign(_y=points[f"{q}_mean"] * (1 if lower else -1)), "sample_sec_per_1k_mean", "_y")
         ax.plot(front["sample_sec_per_1k_mean"], front[f"{q}_mean"], "k--", lw=1, label="Pareto frontier")
         floor = all_rows[all_rows["model"] == "real"][f"{q}_mean"]
         if len(floor):
             ax.axhline(floor.iloc[0], color="0.5", lw=1, ls=":", label="real-data floor")
-        ax.set(xscale="log", xlabel="sampling time (s per 1,000 samples, log)", ylabel=f"{LABEL[q][:-2]} (lower is better)",
-               title=dataset)
+        ax.set(xscale="log", yscale="log" if lower else "linear", xlabel="sampling time (s per 1,000 samples, log)",
+               ylabel=label, title=dataset)
     axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, title="model / recall")
     fig.suptitle("Generative learning trilemma: quality vs sampling time (marker size = recall, coverage)")
     fig.tight_layout()

@@ -34,6 +34,9 @@ def test_variant_labels_name_only_what_differs(tmp_path):
     for T in (1, 8):
         append_row(tmp_path, row("ddgan", 0, 1.0, T=T))
     assert list(variant_labels(load_leaderboard(tmp_path))) == ["vae", "ddgan (T=1)", "ddgan (T=8)"]
+    for seed, device in enumerate(["cpu", "cuda"]):  # sampling times from two machines are never averaged
+        append_row(tmp_path / "mixed", row("gan", seed, 1.0, T="", device=device))
+    assert list(variant_labels(load_leaderboard(tmp_path / "mixed"))) == ["gan (device=cpu)", "gan (device=cuda)"]
 
 
 def test_pareto_frontier():
@@ -58,6 +61,9 @@ def test_report_writes_every_file_from_a_real_leaderboard(tmp_path):
             assert plt.imread(tmp_path / "rep" / name).ndim == 3
     md = (tmp_path / "rep" / "table.md").read_text()
     assert "| ddpm | ddim 5, η=0 |" in md and "real data (floor)" in md and "**" in md
+    models = [line.split(" | ")[0].strip("| ") for line in md.splitlines() if line.startswith("| ") and "Model" not in line]
+    assert models[:6] == ["vae", "ddpm", "ddpm", "ddpm", "ddpm", "ddgan"] and models[6] == "real data (floor)"
+    assert "| ddpm | ancestral 20 |" in md and "| 20 |" in md and "e+" not in md  # NFE whole, no ± 0
     assert "\\textbf{" in (tmp_path / "rep" / "table.tex").read_text()
 
 
