@@ -145,7 +145,7 @@ def trilemma_quality(rows: pd.DataFrame) -> tuple[str, str, bool]:
     FD within 1.5× of real data's, precision 0.03)."""
     q = quality_metric(rows)
     if q == "fd" and "precision_mean" in rows and rows["precision_mean"].notna().any():
-        return "precision", "precision (share of samples on the data, higher is better)", False
+        return "precision", "precision (higher is better)", False
     return q, f"{LABEL[q][:-2]} (log, lower is better)", True
 
 
@@ -187,11 +187,12 @@ def nfe_sweep(summary: pd.DataFrame, out: Path) -> bool:
     fig, axes = plt.subplots(2, len(datasets), figsize=(5 * len(datasets), 7), squeeze=False)
     for j, dataset in enumerate(datasets):
         rows = data[data["dataset"] == dataset].sort_values("nfe_mean")
-        q = quality_metric(summary[summary["dataset"] == dataset])
-        for i, (metric, label) in enumerate([(q, f"{LABEL[q][:-2]} (lower is better)"), ("recall", "recall (higher is better)")]):
+        q, q_label, log = trilemma_quality(summary[summary["dataset"] == dataset])
+        for i, (metric, label) in enumerate([(q, q_label), ("recall", "recall (higher is better)")]):
             ax = axes[i][j]
             sns.lineplot(rows, x="nfe_mean", y=f"{metric}_mean", hue="curve", marker="o", ax=ax, legend=i == 0 and j == len(datasets) - 1)
-            ax.set(xscale="log", xlabel="network evaluations per sample (NFE, log)", ylabel=label, title=dataset if i == 0 else "")
+            ax.set(xscale="log", yscale="log" if log and i == 0 else "linear", xlabel="network evaluations per sample (NFE, log)",
+                   ylabel=label, title=dataset if i == 0 else "")
     if axes[0][-1].get_legend():
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title="")
     fig.tight_layout()
@@ -201,15 +202,21 @@ def nfe_sweep(summary: pd.DataFrame, out: Path) -> bool:
 
 
 def sample_grid(board: pd.DataFrame, results_dir: Path, out: Path) -> bool:
-    """Each model's saved samples (first seed, first sampler setting) side by side, a row per dataset."""
+    """Each model's saved samples (first seed, its default sampler setting: the first row a run
+    appends) side by side, a row per dataset."""
+    from .runner import samples_png
     runs = board[(board["status"] == "ok") & (board["model"] != "real")].copy()
     runs["variant"] = variant_labels(runs)
-    pick = runs.sort_values("seed").groupby(["dataset", "variant"], sort=False).head(1)
+    runs["_order"] = runs["model"].map({m: i for i, m in enumerate(MODELS)})
+    pick = runs.sort_values("seed", kind="stable").groupby(["dataset", "variant"], sort=False).head(1)
+    pick = pick.sort_values(["_order", "variant"], kind="stable")  # columns in model order
     images = {}
     for r in pick.itertuples():
-        pngs = sorted((results_dir / "runs" / r.run_id).glob("samples*.png"))
-        if pngs:
-            images[r.dataset, r.variant] = plt.imread(pngs[0])
+        if not isinstance(r.sampler, str) or pd.isna(r.sample_steps):  # rows from before sampler settings
+            continue
+        png = results_dir / "runs" / r.run_id / samples_png(r.sampler, r.sample_steps, 0.0 if pd.isna(r.eta) else r.eta)
+        if png.exists():
+            images[r.dataset, r.variant] = plt.imread(png)
     if not images:
         return False
     datasets = list(dict.fromkeys(d for d, _ in images))

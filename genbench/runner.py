@@ -230,6 +230,11 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
             for setting in todo]
 
 
+def samples_png(sampler: str, steps: int, eta: float) -> str:
+    """The picture of a run's samples under one sampler setting."""
+    return f"samples-{sampler}-{int(steps)}" + (f"-eta{eta:g}" if eta else "") + ".png"
+
+
 def _evaluate_one(cfg, data, features, model, row, setting, run_dir, results_dir, progress, log) -> dict:
     """Evaluate the trained model under one sampler setting and append its row."""
     name, steps, eta = setting.values()
@@ -241,8 +246,7 @@ def _evaluate_one(cfg, data, features, model, row, setting, run_dir, results_dir
         try:
             metrics, samples = evaluate(model, data, cfg.sample_batch, cfg.seed, setting, cfg.timing_repeats, features)
             row.update(metrics, eval_sec=time.perf_counter() - t1)
-            png = f"samples-{name}-{steps}" + (f"-eta{eta:g}" if eta else "") + ".png"
-            plot_samples(samples, data.reference, run_dir / png,
+            plot_samples(samples, data.reference, run_dir / samples_png(name, steps, eta),
                          f"{cfg.model} on {cfg.dataset}, seed {cfg.seed}, {name} {steps} steps")
         except NonFiniteSamples as e:
             log(f"{cfg.model} diverged: {e}")
