@@ -260,7 +260,7 @@ def diffusion_figure(board: pd.DataFrame, results_dir: Path, out: Path, n: int =
     reverse[0] = model.sample(n, generator=torch.Generator().manual_seed(0))
     x_0 = load_data(cfg).reference[:n]
     g = torch.Generator().manual_seed(0)
-    fig, axes = plt.subplots(2, len(ts), figsize=(2.8 * len(ts), 6), sharex=True, sharey=True)
+    fig, axes = plt.subplots(2, len(ts), figsize=(2.8 * len(ts), 6.8), sharex=True, sharey=True)
     for j, t in enumerate(ts):
         ab = model.alpha_bar[t - 1] if t > 0 else torch.tensor(1.0)
         forward = q_sample(x_0, ab.expand(len(x_0)), torch.randn(x_0.shape, generator=g))
