@@ -158,8 +158,8 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
     for ax, dataset in zip(axes[0], datasets):
         rows, all_rows = data[data["dataset"] == dataset], summary[summary["dataset"] == dataset]
         q, label, lower = trilemma_quality(all_rows)
-        size = "recall_mean" if rows["recall_mean"].notna().any() else None
-        sns.scatterplot(rows, x="sample_sec_per_1k_mean", y=f"{q}_mean", hue="model", palette=palette, size=size, sizes=(30, 300),
+        size = "recall" if rows["recall_mean"].notna().any() else None
+        sns.scatterplot(rows.assign(recall=rows["recall_mean"]), x="sample_sec_per_1k_mean", y=f"{q}_mean", hue="model", hue_order=list(palette), palette=palette, size=size, sizes=(30, 300),
                         size_norm=(0, 1), ax=ax, alpha=0.8, legend="brief" if ax is axes[0][-1] else False)
         points = rows.dropna(subset=["sample_sec_per_1k_mean", f"{q}_mean"])
         front = pareto(points.assign(_y=points[f"{q}_mean"] * (1 if lower else -1)), "sample_sec_per_1k_mean", "_y")
