@@ -21,6 +21,7 @@ METRICS = ["fid", "fd_domain", "fd", "precision", "recall", "density", "coverage
            "nfe", "sample_sec_per_1k", "train_sec"]
 SETTING = ["sampler", "sample_steps", "eta"]
 LOWER_IS_BETTER = {"fid", "fd_domain", "fd", "kl", "nfe", "sample_sec_per_1k", "train_sec"}
+ORDER = {m: i for i, m in enumerate([*MODELS, "real"])}  # rows, columns and legends in the family order
 
 
 def variant_labels(board: pd.DataFrame) -> pd.Series:
@@ -76,7 +77,7 @@ def dataset_table(rows: pd.DataFrame, bold) -> pd.DataFrame:
     the best model value of each column in bold, the real-data floor last."""
     q = quality_metric(rows)
     cols = [(q, LABEL[q])] + [(m, label) for m, label in TABLE_COLUMNS if f"{m}_mean" in rows and rows[f"{m}_mean"].notna().any()]
-    rows = rows.assign(_order=rows["model"].map({m: i for i, m in enumerate([*MODELS, "real"])}))
+    rows = rows.assign(_order=rows["model"].map(ORDER))
     rows = rows.sort_values(["_order", "variant", "sampler", "sample_steps"], ascending=[True, True, True, False])
     models = rows["model"] != "real"
     out = pd.DataFrame({"Model": [v if m != "real" else "real data (floor)" for v, m in zip(rows["variant"], rows["model"])],
@@ -159,7 +160,8 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
         rows, all_rows = data[data["dataset"] == dataset], summary[summary["dataset"] == dataset]
         q, label, lower = trilemma_quality(all_rows)
         size = "recall" if rows["recall_mean"].notna().any() else None
-        sns.scatterplot(rows.assign(recall=rows["recall_mean"]), x="sample_sec_per_1k_mean", y=f"{q}_mean", hue="model", hue_order=list(palette), palette=palette, size=size, sizes=(30, 300),
+        sns.scatterplot(rows.assign(recall=rows["recall_mean"]), x="sample_sec_per_1k_mean", y=f"{q}_mean",
+                        hue="model", hue_order=list(palette), palette=palette, size=size, sizes=(30, 300),
                         size_norm=(0, 1), ax=ax, alpha=0.8, legend="brief" if ax is axes[0][-1] else False)
         points = rows.dropna(subset=["sample_sec_per_1k_mean", f"{q}_mean"])
         front = pareto(points.assign(_y=points[f"{q}_mean"] * (1 if lower else -1)), "sample_sec_per_1k_mean", "_y")
@@ -207,7 +209,7 @@ def sample_grid(board: pd.DataFrame, results_dir: Path, out: Path) -> bool:
     from .runner import samples_png
     runs = board[(board["status"] == "ok") & (board["model"] != "real")].copy()
     runs["variant"] = variant_labels(runs)
-    runs["_order"] = runs["model"].map({m: i for i, m in enumerate(MODELS)})
+    runs["_order"] = runs["model"].map(ORDER)
     pick = runs.sort_values("seed", kind="stable").groupby(["dataset", "variant"], sort=False).head(1)
     pick = pick.sort_values(["_order", "variant"], kind="stable")  # columns in model order
     images = {}
