@@ -143,7 +143,7 @@ def trilemma_quality(rows: pd.DataFrame) -> tuple[str, str, bool]:
     """The trilemma's quality axis (column, label, lower is better): FID or FD-domain on a log axis for
     images; precision for 2-D data, where a Fréchet distance of raw coordinates compares only means
     and covariances and cannot see samples smeared between the modes (DDPM with 10 steps on ring8:
-    FD within 1.5× of real data's, precision 0.03)."""
+    FD 1.6× real data's, precision 0.026)."""
     q = quality_metric(rows)
     if q == "fd" and "precision_mean" in rows and rows["precision_mean"].notna().any():
         return "precision", "precision (higher is better)", False
