@@ -53,7 +53,9 @@ def cli():
 
 @cli.command()
 @click.option("--model", required=True, type=click.Choice(list(MODELS)), help="Model family.")
-@click.option("--dataset", default="grid25", show_default=True, type=click.Choice(DATASETS))
+@click.option("--dataset", default="grid25", show_default=True, callback=lambda c, p, v: _dataset(c, p, v),
+              metavar="NAME|PATH.npz", help=f"One of {', '.join(DATASETS)}, or your own 2-D points: an .npz with "
+              "'train' (N×2), optional 'test' (else a seeded 90/10 split), optional 'modes' (K×2) and 'sigma'.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--steps", type=click.IntRange(min=1), help="Training steps [default: the model's].")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Training batch [default: the model's].")
@@ -114,6 +116,12 @@ def run(model, dataset, seed, steps, batch_size, assignments, results_dir, check
     for row in rows:
         click.echo(summary(row))
     click.echo(f"leaderboard {results_dir / 'leaderboard.csv'}, run folder {results_dir / 'runs' / rows[0]['run_id']}")
+
+
+def _dataset(ctx, param, value: str) -> str:
+    if value in DATASETS or value.endswith(".npz"):
+        return value
+    raise click.BadParameter(f"{value!r} is not one of {', '.join(map(repr, DATASETS))}, nor an .npz file", ctx, param)
 
 
 def _csv(ctx, param, value, kind, minimum=1) -> tuple | None:

@@ -4,14 +4,16 @@ import hashlib
 import json
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from .data import dataset_shape, default_n
+from .data import dataset_shape, default_n, files
 from models import MODELS, default_config
 
 
-NOT_HASHED = ("seed", "device", "data_root", "download", "inception_weights", "samplers", "sample_steps", "eta")
+NOT_HASHED = ("seed", "device", "data_root", "download", "inception_weights", "samplers", "sample_steps", "eta",
+              "dataset_file")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class RunConfig:
     data_root: str | None = None    # torchvision datasets; None = $GENBENCH_DATA or ~/.cache/genbench/data
     download: bool = False          # allow downloading datasets and the FID weights
     inception_weights: str | None = None  # the FID weights file; None = $GENBENCH_INCEPTION_WEIGHTS or hub cache
+    dataset_file: str | None = None # a user's .npz; `dataset` is then its content's name (files.file_dataset_name)
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "hparams": dataclasses.asdict(self.hparams)}
@@ -81,6 +84,9 @@ def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments:
                 device="cpu", **paths) -> RunConfig:
     """A validated RunConfig: the family's defaults for the data's kind with `assignments`
     (name -> text) applied, every sampler setting checked. Bad values raise ValueError."""
+    if files.is_file(dataset):  # a user's 2-D data: read and check it now, so a bad file writes nothing
+        files.read_npz(dataset)
+        paths["dataset_file"], dataset = str(Path(dataset).resolve()), files.file_dataset_name(dataset)
     shape = dataset_shape(dataset, image_size)
     if image_size is not None and len(shape) == 1:
         raise ValueError(f"--image-size applies to image datasets, not {dataset}")

@@ -68,6 +68,7 @@ def evaluate(model, data, batch: int, seed: int, setting: dict | None = None, re
     one sampler setting; returns (metrics, samples in data space)."""
     setting = setting or {}
     samples, nfe = draw_samples(model, len(data.reference), batch, seed, setting)
+    samples = data.to_data(samples)
     metrics = sample_metrics(samples, data, features)
     device = next(model.parameters()).device
     sec = median_seconds(lambda: model.sample(batch, **setting), repeats=repeats, device=device)

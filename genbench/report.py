@@ -260,7 +260,8 @@ def diffusion_figure(board: pd.DataFrame, results_dir: Path, out: Path, n: int =
 
     model.eps_hat = recording_eps_hat
     reverse[0] = model.sample(n, generator=torch.Generator().manual_seed(0))
-    x_0 = load_data(cfg).reference[:n]
+    data = load_data(cfg)
+    x_0 = data.to_model(data.reference[:n])  # the standardised space the model diffuses in
     g = torch.Generator().manual_seed(0)
     fig, axes = plt.subplots(2, len(ts), figsize=(2.8 * len(ts), 6.8), sharex=True, sharey=True)
     for j, t in enumerate(ts):
@@ -271,8 +272,8 @@ def diffusion_figure(board: pd.DataFrame, results_dir: Path, out: Path, n: int =
                 axes[i][j].scatter(*x[:, :2].T, s=1, alpha=0.4, c="tab:blue" if i == 0 else "tab:orange", rasterized=True)
             axes[i][j].set_title(f"{name}\nt = {t}", fontsize=9)
     for ax in axes.flat:
-        ax.set(aspect="equal", xlim=(-6, 6), ylim=(-6, 6))
-    fig.suptitle(f"Diffusion on {cfg.dataset}: noising (top) and a trained DDPM's denoising (bottom)")
+        ax.set(aspect="equal", xlim=(-3.5, 3.5), ylim=(-3.5, 3.5))
+    fig.suptitle(f"Diffusion on {cfg.dataset} (standardised coordinates): noising (top) and a trained DDPM's denoising (bottom)")
     fig.tight_layout()
     fig.savefig(out / "diffusion.png", dpi=130)
     plt.close(fig)

@@ -146,7 +146,7 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
 
 def load_data(cfg: RunConfig):
     return get_dataset(cfg.dataset, n_reference=cfg.n_eval, data_seed=cfg.data_seed, image_size=cfg.image_size,
-                       root=cfg.data_root, download=cfg.download)
+                       root=cfg.data_root, download=cfg.download, file=cfg.dataset_file)
 
 
 def image_features(cfg: RunConfig, data, log=print, progress=True):
@@ -220,7 +220,7 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
                git_commit=git_commit(), torch_version=torch.__version__, device=cfg.device,
                **{f"hp_{k}": v for k, v in cfg.to_dict()["hparams"].items()})
     try:
-        train_sec = prior_sec + train(model, ema, data.train, hp.steps, hp.batch_size, data_rng,
+        train_sec = prior_sec + train(model, ema, data.to_model(data.train), hp.steps, hp.batch_size, data_rng,
                                       start, checkpoint, every, progress)
         row.update(train_sec=train_sec, images_seen=hp.steps * hp.batch_size)
     except Diverged as e:
@@ -273,10 +273,12 @@ def load_run(run_dir: Path) -> tuple[RunConfig, torch.nn.Module]:
 def write_samples(cfg: RunConfig, model, n: int, seed: int, out: Path) -> None:
     """n samples in data space to .pt, .npy or .png (a scatter over the real data)."""
     samples, _ = draw_samples(model, n, cfg.sample_batch, seed, settings(cfg)[0])
+    data = None if samples.dim() > 2 else load_data(cfg)  # 2-D: standardised -> data space; images need no data
+    if data is not None:
+        samples = data.to_data(samples)
     if out.suffix == ".pt":
         torch.save(samples, out)
     elif out.suffix == ".npy":
         np.save(out, samples.numpy())
     else:
-        reference = load_data(cfg).reference if samples.dim() == 2 else None  # images need no real backdrop
-        plot_samples(samples, reference, out, f"{cfg.model} on {cfg.dataset}: {n} samples")
+        plot_samples(samples, data.reference if data else None, out, f"{cfg.model} on {cfg.dataset}: {n} samples")

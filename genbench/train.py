@@ -1,4 +1,5 @@
-"""The training loop: seeding, batches, optimiser steps via the model, EMA, checkpoints, progress bar."""
+"""The training loop: seeding, batches, the recipe's schedules (learning rate, EMA decay, lazy
+regularisation; `models.recipe`), optimiser steps via the model, EMA, checkpoints, progress bar."""
 import math
 import random
 import time
@@ -6,6 +7,8 @@ import time
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from models.recipe import ema_decay, learning_rate, regularise
 
 
 class Diverged(RuntimeError):
@@ -51,17 +54,23 @@ def train(model, ema, x_train: torch.Tensor, steps: int, batch_size: int, data_r
     `checkpoint(step)` is called every `every` steps and after the last one, once the step's
     update (and EMA) is done. Raises Diverged on a non-finite loss. Returns wall seconds.
     """
-    device = next(model.parameters()).device
+    device, recipe = next(model.parameters()).device, model.cfg
+    for opt in model.opts.values():
+        for group in opt.param_groups:  # the base rate, saved with the optimiser's state for resuming
+            group.setdefault("initial_lr", group["lr"])
     t0 = time.perf_counter()
     bar = tqdm(range(start, steps), initial=start, total=steps, desc=f"train {type(model).__name__}",
                disable=not progress or None, mininterval=0.5, leave=False)
     for step in bar:
         x = x_train[torch.randint(len(x_train), (batch_size,), generator=data_rng)].to(device)
-        losses = model.train_step(x)
+        for opt in model.opts.values():
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(group["initial_lr"], step, recipe)
+        losses = model.train_step(x, regularise=regularise(step, recipe))
         if not all(math.isfinite(v) for v in losses.values()):
             raise Diverged(f"non-finite loss at step {step}: {losses}")
         if ema is not None:
-            ema_update(ema, model, model.cfg.ema)
+            ema_update(ema, model, ema_decay(step, recipe))
         if step % 100 == 0:
             bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
         if checkpoint is not None and ((step + 1) % every == 0 or step + 1 == steps):

@@ -15,36 +15,57 @@ from torch import nn
 from .checks import check_ranges, check_sampler, sampling
 from .diffusion import betas_from_alpha_bars, expand_like, posterior, q_sample, vp_alpha_bars
 from .nets import TimeConvDiscriminator, TimeMLP, UNet, is_image
+from .recipe import Recipe
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Recipe):
     T: int = 4
     beta_min: float = 0.1
     beta_max: float = 20.0
     nz: int = 8                     # paper: 100 for CIFAR-10; 2-D data needs far fewer
     hidden: int = 128               # 2-D: residual MLP width and blocks
     blocks: int = 3
-    ch: int = 64                    # images: base channels of the U-Net G and of D, G's blocks per resolution
+    ch: int = 64                    # images: base channels of the U-Net G, its blocks per resolution
     res_blocks: int = 2
+    d_ch: int = 0                   # images: D's base channels; 0 = sized like the paper's, see `d_width`
     lr_g: float = 1.6e-4            # paper's CIFAR-10 rates
     lr_d: float = 1.25e-4
     adam_beta1: float = 0.5
     adam_beta2: float = 0.9
     r1_gamma: float = 0.05
-    n_freq: int = 6                 # Fourier features of D's inputs (see nets.FourierFeatures)
+    n_fourier: int = 64             # 2-D: random Fourier features of D's inputs (nets.FourierFeatures)
+    fourier_scale: float = 1.0
     batch_size: int = 512
     steps: int = 6000
     ema: float | None = 0.995       # paper: 0.9999 over ~400k steps
 
     def __post_init__(self):
+        super().__post_init__()
         check_ranges(self, positive=("T", "beta_min", "beta_max", "nz", "hidden", "blocks", "ch", "res_blocks", "lr_g", "lr_d",
-                                     "batch_size", "steps"),
-                     non_negative=("r1_gamma", "n_freq"), fraction=("ema",))
+                                     "fourier_scale"),
+                     non_negative=("r1_gamma", "n_fourier", "d_ch"))
 
 
 # images: the paper's CIFAR-10 optimiser settings and R1 γ = 0.02, a narrower U-Net for a CPU
-IMAGE_CONFIG = Config(nz=32, ch=32, res_blocks=1, r1_gamma=0.02, batch_size=128, steps=2000, ema=0.999)
+# and R1 every 15th step, unscaled (the official CIFAR-10 run's `--lazy_reg 15`)
+IMAGE_CONFIG = Config(nz=32, ch=32, res_blocks=1, r1_gamma=0.02, lazy_reg=15, batch_size=128, steps=2000, ema=0.999)
+D_TO_G = 12.7 / 48.4                # parameters of the official CIFAR-10 D over G (NCSN++ G 48.4M, D 12.7M)
+
+
+def d_width(pair_shape, t_scale: float, g_params: int) -> int:
+    """The widest D (a multiple of 8 channels) with at most D_TO_G × G's parameters, counted on the
+    meta device (nothing allocated): the paper's balance of D and G at any image size."""
+    def fits(ch):
+        with torch.device("meta"):
+            d = TimeConvDiscriminator(pair_shape, ch, t_scale=t_scale)
+        return sum(p.numel() for p in d.parameters()) <= D_TO_G * g_params
+
+    lo, hi = 1, 64  # bisect on ch = 8k: the count grows with the width
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(8 * mid) else (lo, mid - 1)
+    return 8 * lo
 
 
 class DDGAN(nn.Module):
@@ -59,10 +80,13 @@ class DDGAN(nn.Module):
         if is_image(data_shape):  # D reads x_t and x_{t+1} stacked as channels
             self.generator = UNet(data_shape, cfg.ch, cfg.res_blocks, d_z=cfg.nz, t_scale=t_scale)
             pair_shape = (2 * data_shape[0], *data_shape[1:])
-            self.discriminator = TimeConvDiscriminator(pair_shape, cfg.ch, t_scale=t_scale)
+            g_params = sum(p.numel() for p in self.generator.parameters())
+            d_ch = cfg.d_ch or d_width(pair_shape, t_scale, g_params)
+            self.discriminator = TimeConvDiscriminator(pair_shape, d_ch, t_scale=t_scale)
         else:
             self.generator = TimeMLP(d, d, cfg.hidden, cfg.blocks, d_z=cfg.nz, t_scale=t_scale)
-            self.discriminator = TimeMLP(2 * d, 1, cfg.hidden, cfg.blocks, t_scale=t_scale, n_freq=cfg.n_freq)
+            self.discriminator = TimeMLP(2 * d, 1, cfg.hidden, cfg.blocks, t_scale=t_scale,
+                                         n_fourier=cfg.n_fourier, fourier_scale=cfg.fourier_scale)
         # ᾱ at t_0..t_T, renormalised so that ᾱ_0 = 1 (x_0 is the data), as DDGAN's code does
         ab = vp_alpha_bars(cfg.T, cfg.beta_min, cfg.beta_max)
         self.register_buffer("alpha_bar", ab / ab[0])
@@ -87,20 +111,26 @@ class DDGAN(nn.Module):
     def fake_x_t(self, x_tp1, t, generator=None):
         z = torch.randn((x_tp1.shape[0], self.cfg.nz), generator=generator, device=x_tp1.device)
         x_0_hat = self.generator(x_tp1, t, z).view_as(x_tp1)
+        if is_image(self.data_shape):  # images: x̂_0 in [−1, 1] through tanh, as the official NCSN++ G ends
+            x_0_hat = torch.tanh(x_0_hat)
         return self.posterior_sample(x_0_hat, x_tp1, t, generator)
 
     def d_logit(self, x_t, x_tp1, t):
         return self.discriminator(torch.cat([x_t, x_tp1], dim=1), t).view(-1)  # (B, 2d) or (B, 2C, H, W)
 
-    def train_step(self, x, y=None):
-        """One D step (non-saturating loss + γ/2·R1 on real x_t) then one G step."""
+    def train_step(self, x, y=None, regularise=True):
+        """One D step (non-saturating loss, + γ/2·R1 on real x_t when the loop says `regularise`:
+        every lazy_reg-th step, unscaled, as the official code does) then one G step."""
         opt_g, opt_d = self.opts["generator"], self.opts["discriminator"]
         t = torch.randint(0, self.cfg.T, (x.shape[0],), device=x.device)
         x_t, x_tp1 = self.q_sample_pairs(x, t)
-        x_t.requires_grad_(True)
+        regularise = regularise and self.cfg.r1_gamma > 0
+        x_t.requires_grad_(regularise)
         d_real = self.d_logit(x_t, x_tp1, t)
-        grad, = torch.autograd.grad(d_real.sum(), x_t, create_graph=True)
-        r1 = grad.flatten(1).square().sum(1).mean()
+        r1 = torch.zeros((), device=x.device)
+        if regularise:
+            grad, = torch.autograd.grad(d_real.sum(), x_t, create_graph=True)
+            r1 = grad.flatten(1).square().sum(1).mean()
         with torch.no_grad():
             x_fake = self.fake_x_t(x_tp1, t)
         loss_d = F.softplus(-d_real).mean() + F.softplus(self.d_logit(x_fake, x_tp1, t)).mean()

@@ -3,7 +3,8 @@
 Training is Algorithm 1 (L_simple, eq. 14): ‖ε − ε_θ(√ᾱ_t x_0 + √(1−ᾱ_t) ε, t)‖², t ~ U{1..T}.
 Sampling is Algorithm 2 (ancestral, σ_t² = β_t, `models.diffusion.ddpm_sample`), or DDIM (eq. 12,
 `sampler="ddim"`, stochasticity η, `models.diffusion.ddim_sample`) on the same ε-network; both run
-on any evenly spaced sub-sequence of the T training steps.
+on any evenly spaced sub-sequence of the T training steps. On images the ancestral sampler clips
+x̂_0 to [−1, 1] as Ho et al.'s code does; DDIM does not, as the DDIM paper's code does not.
 """
 from dataclasses import dataclass
 from math import prod
@@ -14,17 +15,19 @@ from torch import nn
 from .checks import check_ranges, check_sampler, sampling
 from .diffusion import alpha_bars, cosine_betas, ddim_sample, ddpm_sample, linear_betas, q_sample
 from .nets import TimeMLP, UNet, is_image
+from .recipe import Recipe
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Recipe):
     T: int = 1000
     schedule: str = "linear"        # "linear" (DDPM) or "cosine" (Improved DDPM)
     beta_1: float = 1e-4
     beta_T: float = 0.02
-    hidden: int = 128               # 2-D: residual MLP width, blocks, Fourier features of x_t
+    hidden: int = 128               # 2-D: residual MLP width, blocks, random Fourier features of x_t
     blocks: int = 3
-    n_freq: int = 6
+    n_fourier: int = 64
+    fourier_scale: float = 1.0
     ch: int = 64                    # images: U-Net base channels, residual blocks per resolution, dropout
     res_blocks: int = 2
     dropout: float = 0.1
@@ -34,9 +37,10 @@ class Config:
     ema: float | None = 0.995       # paper: 0.9999 over 800k steps; this run is 100x shorter
 
     def __post_init__(self):
+        super().__post_init__()
         check_ranges(self, positive=("T", "beta_1", "beta_T", "hidden", "blocks", "ch", "res_blocks", "lr",
-                                     "batch_size", "steps"),
-                     non_negative=("n_freq",), fraction=("ema", "dropout"))
+                                     "fourier_scale"),
+                     non_negative=("n_fourier",), fraction=("dropout",))
 
 
 def make_betas(cfg: Config) -> torch.Tensor:
@@ -63,7 +67,7 @@ class DDPM(nn.Module):
         if is_image(data_shape):
             self.eps_net = UNet(data_shape, cfg.ch, cfg.res_blocks, cfg.dropout)
         else:
-            self.eps_net = TimeMLP(d, d, cfg.hidden, cfg.blocks, n_freq=cfg.n_freq)
+            self.eps_net = TimeMLP(d, d, cfg.hidden, cfg.blocks, n_fourier=cfg.n_fourier, fourier_scale=cfg.fourier_scale)
         self.register_buffer("betas", make_betas(cfg))
         self.register_buffer("alpha_bar", alpha_bars(self.betas))
         self.opts = {"eps_net": torch.optim.Adam(self.eps_net.parameters(), lr=cfg.lr)}
@@ -71,7 +75,7 @@ class DDPM(nn.Module):
     def eps_hat(self, x_t, t):
         return self.eps_net(x_t, t).view_as(x_t)
 
-    def train_step(self, x, y=None):
+    def train_step(self, x, y=None, regularise=True):
         """One step of Algorithm 1."""
         t = torch.randint(1, self.cfg.T + 1, (x.shape[0],), device=x.device)
         eps = torch.randn_like(x)
@@ -89,7 +93,8 @@ class DDPM(nn.Module):
         x_T = torch.randn((n, *self.data_shape), generator=generator, device=self.betas.device)
         if name == "ddim":
             return ddim_sample(self.eps_hat, x_T, self.betas, steps, eta, generator)
-        return ddpm_sample(self.eps_hat, x_T, self.betas, steps, generator)
+        # images live in [−1, 1]: clip x̂_0 as Ho et al.'s code does; 2-D data has no bounds
+        return ddpm_sample(self.eps_hat, x_T, self.betas, steps, generator, clip_x0=is_image(self.data_shape))
 
     def nfe(self, steps=None, sampler=None, eta=0.0):
         check_sampler(type(self), sampler, eta)

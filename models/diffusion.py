@@ -72,12 +72,14 @@ def respace(alpha_bar: torch.Tensor, steps: int) -> torch.Tensor:
 
 @torch.no_grad()
 def ddpm_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, clip_x0: bool = False) -> torch.Tensor:
     """DDPM Algorithm 2: ancestral sampling with σ_t² = β_t.
 
     With `steps` < T the chain runs on a respaced sub-sequence τ whose betas are
     β'_i = 1 − ᾱ_{τ_i}/ᾱ_{τ_{i−1}} (Nichol & Dhariwal 2021 §4); steps = T is Algorithm 2 exactly.
-    `eps_model(x_t, t)` takes integer t in 1..T.
+    With `clip_x0` (data in [−1, 1], as Ho et al.'s code samples images), the mean is the posterior
+    mean μ̃_t(x_t, x̂_0) (eq. 7) of x̂_0 = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t clipped to [−1, 1]; unclipped,
+    μ̃_t(x_t, x̂_0) equals Algorithm 2's mean. `eps_model(x_t, t)` takes integer t in 1..T.
     """
     alpha_bar = alpha_bars(betas)
     tau = respace(alpha_bar, steps or len(betas))
@@ -88,7 +90,11 @@ def ddpm_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | 
     for i in reversed(range(len(tau))):
         t = torch.full((x.shape[0],), int(tau[i]), device=x.device, dtype=torch.long)
         eps_hat = eps_model(x, t)
-        mean = (x - beta[i] / (1 - ab[i]).sqrt() * eps_hat) / (1 - beta[i]).sqrt()
+        if clip_x0:
+            x_0_hat = ((x - (1 - ab[i]).sqrt() * eps_hat) / ab[i].sqrt()).clamp(-1, 1)
+            mean = (ab_prev[i].sqrt() * beta[i] * x_0_hat + (1 - beta[i]).sqrt() * (1 - ab_prev[i]) * x) / (1 - ab[i])
+        else:
+            mean = (x - beta[i] / (1 - ab[i]).sqrt() * eps_hat) / (1 - beta[i]).sqrt()
         if i > 0:
             z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             x = mean + beta[i].sqrt() * z
@@ -108,6 +114,8 @@ def ddim_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | 
 
     with ᾱ_{τ_0} = 1 after the last step. η = 0 is the deterministic sampler; η = 1 with all
     steps is ancestral sampling with the posterior variance β̃_t (DDPM's other choice of σ_t²).
+    x̂_0 is not clipped, as in the DDIM paper's code (`generalized_steps`; only its DDPM sampler
+    clips), so η = 0 stays the deterministic ODE-like map the paper analyses.
     """
     if eta < 0:
         raise ValueError(f"DDIM η must be >= 0, got {eta}")

@@ -1,8 +1,10 @@
-"""GAN: the standard non-saturating GAN (Goodfellow et al. 2014, §3).
+"""GAN: the standard non-saturating GAN (Goodfellow et al. 2014, §3), optionally packed (PacGAN).
 
 D maximises log D(x) + log(1 − D(G(z))); G maximises log D(G(z)) (the non-saturating
-variant of the minimax loss). One D step then one G step per batch; nothing is added
-against mode collapse: this is the baseline of the trilemma.
+variant of the minimax loss). One D step then one G step per batch. With `pack = m` > 1 the
+discriminator reads m samples concatenated and judges them jointly (PacGAN, Lin et al. 2018, §3):
+real packs hold m real samples, fake packs m generated ones, which penalises a generator that
+puts many samples in one mode. pack = 1 is the plain GAN, with nothing against mode collapse.
 """
 from dataclasses import dataclass
 from math import prod
@@ -13,29 +15,35 @@ from torch import nn
 
 from .checks import check_ranges, check_sampler, sampling
 from .nets import conv_encoder, dcgan_generator, encoder_mlp, is_image, mlp
+from .recipe import Recipe
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Recipe):
     nz: int = 2
-    hidden: int = 256                 # 2-D: MLP width and depth
+    hidden: int = 256                 # 2-D: MLP width and depth of G and D
     depth: int = 3
     ch: int = 32                      # images: DCGAN base channels
-    lr: float = 1e-4
-    adam_beta1: float = 0.5         # DCGAN's Adam setting
-    adam_beta2: float = 0.999
-    batch_size: int = 512
-    steps: int = 8000
-    n_freq: int = 6                 # Fourier features of D's input (see nets.FourierFeatures)
-    ema: float | None = None
+    pack: int = 1                     # PacGAN's m: samples D judges jointly (1 = plain GAN)
+    lr: float = 1e-3
+    adam_beta1: float = 0.5
+    adam_beta2: float = 0.9
+    n_fourier: int = 0                # random Fourier features of D's input (nets.FourierFeatures); none
+    fourier_scale: float = 1.0
+    batch_size: int = 256
+    steps: int = 6000
+    lr_schedule: str = "cosine"
 
     def __post_init__(self):
-        check_ranges(self, positive=("nz", "hidden", "depth", "ch", "lr", "batch_size", "steps"),
-                     non_negative=("n_freq",), fraction=("ema",))
+        super().__post_init__()
+        check_ranges(self, positive=("nz", "hidden", "depth", "ch", "pack", "lr", "fourier_scale"),
+                     non_negative=("n_fourier",))
+        if self.batch_size % self.pack:
+            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of pack ({self.pack})")
 
 
-# images: DCGAN's recipe (Adam 2e-4, β1 0.5, batch 128) with a 64-d latent
-IMAGE_CONFIG = Config(nz=64, lr=2e-4, batch_size=128, steps=4000)
+# images: DCGAN's recipe (Adam 2e-4, β 0.5/0.999, constant rate, batch 128) with a 64-d latent
+IMAGE_CONFIG = Config(nz=64, lr=2e-4, adam_beta2=0.999, lr_schedule="constant", batch_size=128, steps=4000)
 
 
 class GAN(nn.Module):
@@ -46,30 +54,37 @@ class GAN(nn.Module):
         super().__init__()
         self.cfg, self.data_shape = cfg, tuple(data_shape)
         d = prod(self.data_shape)
-        if is_image(data_shape):  # DCGAN
+        if is_image(data_shape):  # DCGAN; a pack stacks its m images as channels (PacGAN §3)
             self.generator = dcgan_generator(cfg.nz, data_shape, cfg.ch)
-            self.discriminator = conv_encoder(data_shape, 1, cfg.ch)
-        else:
+            packed = (data_shape[0] * cfg.pack, *data_shape[1:])
+            self.discriminator = conv_encoder(packed, 1, cfg.ch)
+        else:  # a pack concatenates its m points
             self.generator = mlp(cfg.nz, d, cfg.hidden, cfg.depth, act=nn.ReLU)
-            self.discriminator = encoder_mlp(d, 1, cfg.hidden, cfg.depth, cfg.n_freq, act=lambda: nn.LeakyReLU(0.2))
+            self.discriminator = encoder_mlp(d * cfg.pack, 1, cfg.hidden, cfg.depth, cfg.n_fourier, cfg.fourier_scale,
+                                             act=lambda: nn.LeakyReLU(0.2))
         adam = dict(lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2))
         self.opts = {"generator": torch.optim.Adam(self.generator.parameters(), **adam),
                      "discriminator": torch.optim.Adam(self.discriminator.parameters(), **adam)}
 
-    def train_step(self, x, y=None):
+    def d_logit(self, x):
+        """D's logit for each pack of m consecutive samples: (B, ...) -> (B/m,)."""
+        m = self.cfg.pack
+        return self.discriminator(x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])).view(-1)
+
+    def train_step(self, x, y=None, regularise=True):
         opt_g, opt_d = self.opts["generator"], self.opts["discriminator"]
         z = torch.randn(x.shape[0], self.cfg.nz, device=x.device)
         with torch.no_grad():
             fake = self.generator(z)
         # −log D(x) − log(1 − D(G(z))), with D = sigmoid(logit)
-        loss_d = F.softplus(-self.discriminator(x)).mean() + F.softplus(self.discriminator(fake.view_as(x))).mean()
+        loss_d = F.softplus(-self.d_logit(x)).mean() + F.softplus(self.d_logit(fake.view_as(x))).mean()
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
 
         z = torch.randn(x.shape[0], self.cfg.nz, device=x.device)
         self.discriminator.requires_grad_(False)
-        loss_g = F.softplus(-self.discriminator(self.generator(z).view_as(x))).mean()  # −log D(G(z))
+        loss_g = F.softplus(-self.d_logit(self.generator(z).view_as(x))).mean()  # −log D(G(z))
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()

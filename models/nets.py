@@ -22,26 +22,32 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0)
 
 
 class FourierFeatures(nn.Module):
-    """γ(x) = [x, sin(2^k π x), cos(2^k π x)] for k < L (NeRF's positional encoding).
+    """γ(x) = [x, sin(2π Bx), cos(2π Bx)] with B ~ N(0, s²) of shape (n, d_in): the random Gaussian
+    Fourier features of Tancik et al. 2020 (§6, "Gaussian" mapping).
 
-    An MLP fed raw 2-D coordinates is biased towards smooth functions (Tancik et al. 2020) and
-    cannot resolve mixtures whose modes are 40 σ apart; these features let it.
+    An MLP fed raw 2-D coordinates is biased towards smooth functions and blurs mixtures whose
+    modes are tens of σ apart; these features let it resolve them. The frequencies are isotropic
+    random draws (seeded with the run), so they favour no axis, spacing or offset of the data:
+    NeRF's axis-aligned powers of two, used here before, had period 2 along each axis, exactly
+    grid25's spacing, and gave every grid25 mode the same features. `scale` s is in the units of
+    the standardised data the models see (see `genbench.data.Dataset.to_model`).
     """
 
-    def __init__(self, d_in: int, n_freq: int):
+    def __init__(self, d_in: int, n: int, scale: float = 1.0):
         super().__init__()
-        self.register_buffer("freqs", math.pi * 2.0 ** torch.arange(n_freq), persistent=False)
-        self.d_out = d_in * (1 + 2 * n_freq)
+        self.register_buffer("B", scale * torch.randn(n, d_in))  # persistent: saved with the weights
+        self.d_out = d_in + 2 * n
 
     def forward(self, x):
         x = x.flatten(1)
-        angles = (x[:, :, None] * self.freqs).flatten(1)  # (B, d·L)
+        angles = 2 * math.pi * x @ self.B.T  # (batch, n)
         return torch.cat([x, torch.sin(angles), torch.cos(angles)], dim=1)
 
 
-def encoder_mlp(d_in: int, d_out: int, hidden: int, depth: int, n_freq: int, act=nn.SiLU) -> nn.Sequential:
-    """An MLP that reads data-space input through Fourier features (none when n_freq = 0)."""
-    ff = FourierFeatures(d_in, n_freq)
+def encoder_mlp(d_in: int, d_out: int, hidden: int, depth: int, n_fourier: int, fourier_scale: float,
+                act=nn.SiLU) -> nn.Sequential:
+    """An MLP that reads data-space input through Fourier features (none when n_fourier = 0)."""
+    ff = FourierFeatures(d_in, n_fourier, fourier_scale)
     return nn.Sequential(ff, mlp(ff.d_out, d_out, hidden, depth, act))
 
 
@@ -80,10 +86,10 @@ class TimeMLP(nn.Module):
     """
 
     def __init__(self, d_in: int, d_out: int, hidden: int = 128, blocks: int = 3,
-                 d_z: int = 0, t_scale: float = 1.0, n_freq: int = 0):
+                 d_z: int = 0, t_scale: float = 1.0, n_fourier: int = 0, fourier_scale: float = 1.0):
         super().__init__()
         self.hidden, self.t_scale = hidden, t_scale
-        ff = FourierFeatures(d_in, n_freq)
+        ff = FourierFeatures(d_in, n_fourier, fourier_scale)
         self.inp = nn.Sequential(ff, nn.Linear(ff.d_out, hidden))
         self.t_mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
         self.z_mlp = mlp(d_z, hidden, hidden, 1) if d_z else None

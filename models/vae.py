@@ -14,10 +14,11 @@ from torch import nn
 
 from .checks import check_ranges, check_sampler, sampling
 from .nets import conv_encoder, dcgan_generator, is_image, mlp
+from .recipe import Recipe
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Recipe):               # the standard recipe keeps no EMA (Recipe.ema = None)
     latent: int = 2
     hidden: int = 256                 # 2-D: MLP width and depth
     depth: int = 3
@@ -25,10 +26,10 @@ class Config:
     lr: float = 1e-3
     batch_size: int = 512
     steps: int = 8000
-    ema: float | None = None        # the standard recipe keeps no EMA
 
     def __post_init__(self):
-        check_ranges(self, positive=("latent", "hidden", "depth", "ch", "lr", "batch_size", "steps"), fraction=("ema",))
+        super().__post_init__()
+        check_ranges(self, positive=("latent", "hidden", "depth", "ch", "lr"))
 
 
 # images: a 16-d latent (2 cannot hold a digit) and a batch size and rate usual for conv VAEs
@@ -62,7 +63,7 @@ class VAE(nn.Module):
         kl = 0.5 * (mu.square() + log_var.exp() - 1 - log_var).sum(1)
         return nll.mean(), kl.mean()
 
-    def train_step(self, x, y=None):
+    def train_step(self, x, y=None, regularise=True):
         nll, kl = self.negative_elbo(x)
         opt = self.opts["vae"]
         opt.zero_grad(set_to_none=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from . import images, toy
+from . import files, images, toy
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class Dataset:
     reference_labels: torch.Tensor | None = None
     num_classes: int | None = None      # modes the class-based mode count is out of
     base: str | None = None             # the single-channel dataset whose classifier reads each channel
+    shift: torch.Tensor | None = None   # 2-D: models train on (x − shift)/scale, see `to_model`
+    scale: float = 1.0
 
     @property
     def shape(self) -> tuple:
@@ -28,6 +30,16 @@ class Dataset:
     @property
     def is_image(self) -> bool:
         return len(self.shape) == 3
+
+    def to_model(self, x: torch.Tensor) -> torch.Tensor:
+        """Data space -> the space models train and sample in. 2-D data is standardised (training
+        mean removed, divided by one scalar std, so shapes and angles are kept): one recipe then
+        fits a mixture at any position and scale, as images in [−1, 1] do. Images pass unchanged."""
+        return x if self.shift is None else (x - self.shift) / self.scale
+
+    def to_data(self, x: torch.Tensor) -> torch.Tensor:
+        """Model space -> data space (the inverse of `to_model`)."""
+        return x if self.shift is None else x * self.scale + self.shift
 
 
 # name -> (draw(n, generator), means, sigma)
@@ -56,8 +68,8 @@ def native_size(name: str) -> int | None:
 
 
 def dataset_shape(name: str, image_size: int | None = None) -> tuple:
-    """The shape of one sample, without loading anything."""
-    if name in _TOY:
+    """The shape of one sample, without loading anything (a user's file holds 2-D points)."""
+    if name in _TOY or name not in DATASETS:
         return (2,)
     base = STACKED.get(name, name)
     channels = 3 if name in STACKED else 1 if base == "digits" else _VISION[base][0]
@@ -71,12 +83,16 @@ def check_name(name: str) -> None:
 
 
 def get_dataset(name: str, n_reference: int | None = None, data_seed: int = 0, image_size: int | None = None,
-                root: Path | None = None, download: bool = False) -> Dataset:
-    """The named dataset. The data seed is fixed and separate from the run seed, so every model
-    sees the same data; train and reference never share a sample. `n_reference` defaults to the
-    dataset's evaluation size and is capped at the held-out images there are."""
-    check_name(name)
+                root: Path | None = None, download: bool = False, file: str | None = None) -> Dataset:
+    """The named dataset (or the user's .npz `file`, named by `files.file_dataset_name`). The data
+    seed is fixed and separate from the run seed, so every model sees the same data; train and
+    reference never share a sample. `n_reference` defaults to the dataset's evaluation size and
+    is capped at the held-out points or images there are."""
     n_reference = n_reference or default_n(name)
+    if file is not None:
+        arrays = files.read_npz(file)
+        return points(name, *files.split(arrays, n_reference, data_seed), arrays.get("modes"), arrays.get("sigma"))
+    check_name(name)
     if name in _TOY:
         return _toy(name, n_reference, data_seed)
     if name in STACKED:
@@ -93,7 +109,14 @@ def _toy(name, n_reference, data_seed) -> Dataset:
     g = torch.Generator().manual_seed(data_seed)
     train = draw(n=N_TRAIN, g=g)
     reference = draw(n=n_reference, g=g)
-    return Dataset(name, train, reference, means, sigma)
+    return points(name, train, reference, means, sigma)
+
+
+def points(name, train, reference, means=None, sigma=None) -> Dataset:
+    """A 2-D dataset, standardised for the models by its training points' mean and overall std."""
+    shift = train.mean(0)
+    scale = float((train - shift).square().sum(1).mean().div(2).sqrt())
+    return Dataset(name, train, reference, means, sigma, shift=shift, scale=scale)
 
 
 def _base_splits(name, data_seed, root, download):

@@ -1,0 +1,167 @@
+"""The training loop's recipe (learning-rate schedule, EMA warm-up, lazy regularisation), the 2-D
+input features and standardisation, packing, x̂_0 clipping, and users' own .npz data."""
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from genbench.cli import cli
+from genbench.data import get_dataset
+from genbench.data.toy import grid25_means
+from genbench.results import load_leaderboard
+from genbench.train import train
+from models import MODELS
+from models.diffusion import ddim_sample, ddpm_sample, linear_betas
+from models.nets import FourierFeatures
+from models.recipe import Recipe, ema_decay, learning_rate, regularise
+
+TINY = ["--steps", "3", "--n-eval", "100", "--sample-batch", "100", "--no-progress"]
+
+
+def test_learning_rate_warms_up_linearly_then_decays_by_half_cosine_to_lr_min():
+    r = Recipe(steps=110, lr_warmup=10, lr_schedule="cosine", lr_min=1e-5)
+    assert learning_rate(1e-3, 0, r) == pytest.approx(1e-4) and learning_rate(1e-3, 9, r) == pytest.approx(1e-3)
+    assert learning_rate(1e-3, 10, r) == pytest.approx(1e-3)
+    assert learning_rate(1e-3, 60, r) == pytest.approx(1e-5 + (1e-3 - 1e-5) / 2)  # half-way: the mean
+    assert learning_rate(1e-3, 110, r) == pytest.approx(1e-5)
+    assert learning_rate(1e-3, 50, Recipe(steps=100)) == 1e-3  # constant by default
+
+
+def test_ema_warm_up_forgets_the_initial_weights():
+    r = Recipe(ema=0.999)
+    assert ema_decay(0, r) == pytest.approx(0.1) and ema_decay(10_000, r) == 0.999
+    weight_of_init = math.prod(ema_decay(n, r) for n in range(2000))
+    assert weight_of_init < 1e-6 < 0.999 ** 2000  # without warm-up: 13.5 %
+    assert ema_decay(0, dataclasses.replace(r, ema_warmup=False)) == 0.999
+
+
+def test_lazy_regularisation_every_k_steps():
+    assert [regularise(s, Recipe(lazy_reg=3)) for s in range(7)] == [True, False, False, True, False, False, True]
+    assert all(regularise(s, Recipe()) for s in range(5))
+
+
+@pytest.mark.parametrize("bad, message", [({"lr_schedule": "step"}, "lr_schedule"), ({"lazy_reg": 0}, "lazy_reg"),
+                                          ({"lr_warmup": -1}, "lr_warmup")])
+def test_recipe_range_checks(bad, message):
+    with pytest.raises(ValueError, match=message):
+        MODELS["ddpm"].Config(**bad)
+
+
+def test_the_loop_sets_the_scheduled_rate_and_skips_lazy_r1():
+    data = get_dataset("grid25", n_reference=10)
+    cfg = dataclasses.replace(MODELS["ddgan"].Config(), steps=6, batch_size=32, hidden=16, lr_schedule="cosine",
+                              lr_min=1e-6, lazy_reg=4, ema=None)
+    torch.manual_seed(0)
+    model = MODELS["ddgan"](cfg, data.shape)
+    seen, step = [], model.train_step
+
+    def recording_step(x, regularise):
+        losses = step(x, regularise=regularise)
+        seen.append(losses["r1"])
+        return losses
+
+    model.train_step = recording_step
+    train(model, None, data.to_model(data.train), cfg.steps, cfg.batch_size, torch.Generator().manual_seed(0),
+          progress=False)
+    assert [r > 0 for r in seen] == [True, False, False, False, True, False]
+    last = learning_rate(cfg.lr_g, cfg.steps - 1, cfg)
+    assert model.opts["generator"].param_groups[0]["lr"] == pytest.approx(last) and last < cfg.lr_g / 10
+
+
+def test_fourier_features_tell_every_grid25_mode_apart():
+    """NeRF's π·2^k frequencies gave all 25 means identical sin/cos features (period 2 = the
+    spacing); random Gaussian frequencies are tied to no spacing or axis."""
+    torch.manual_seed(0)
+    data = get_dataset("grid25", n_reference=10)
+    ff = FourierFeatures(2, 64, scale=1.0)
+    feats = ff(data.to_model(grid25_means()))[:, 2:]  # the sin/cos part alone
+    gaps = torch.cdist(feats, feats) + torch.eye(25) * 1e9
+    assert gaps.min() > 1.0
+
+
+def test_two_d_data_is_standardised_for_the_models_and_mapped_back():
+    data = get_dataset("grid25", n_reference=10)
+    z = data.to_model(data.train)
+    assert z.mean(0).abs().max() < 1e-4 and z.square().sum(1).mean().div(2).sqrt() == pytest.approx(1, abs=1e-4)
+    assert torch.allclose(data.to_data(z), data.train, atol=1e-5)
+    digits = get_dataset("digits")
+    assert digits.to_model(digits.train) is digits.train  # images are already in [−1, 1]
+
+
+def test_pack_makes_d_judge_m_samples_jointly():
+    cfg = MODELS["gan"].Config(pack=4, batch_size=64)
+    model = MODELS["gan"](cfg, (2,))
+    assert model.discriminator[1][0].in_features == 8 + 2 * cfg.n_fourier  # 4 points of 2 coordinates
+    assert model.d_logit(torch.randn(64, 2)).shape == (16,)
+    assert all(math.isfinite(v) for v in model.train_step(torch.randn(64, 2)).values())
+    with pytest.raises(ValueError, match="multiple of pack"):
+        MODELS["gan"].Config(pack=3, batch_size=64)
+
+
+def test_ancestral_sampling_clips_x0_hat_and_ddim_does_not():
+    betas = linear_betas(100)
+    wild = lambda x, t: -5 * torch.ones_like(x)  # ε̂ that pushes x̂_0 far outside [−1, 1]
+    x_T = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    assert ddpm_sample(wild, x_T, betas, 10, clip_x0=True).abs().max() <= 1
+    assert ddpm_sample(wild, x_T, betas, 10).abs().max() > 1
+    assert ddim_sample(wild, x_T, betas, 10).abs().max() > 1
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def mixture_file(path, angle=0.3, scale=40.0, shift=(100.0, -50.0), with_test=True):
+    """A 3×3 grid rotated, rescaled and shifted: geometry none of the recipes was tuned on."""
+    g = torch.Generator().manual_seed(1)
+    rot = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    axis = torch.tensor([-1.0, 0.0, 1.0])
+    modes = torch.cartesian_prod(axis, axis) @ rot.T * scale + torch.tensor(shift)
+    draw = lambda n: modes[torch.randint(9, (n,), generator=g)] + 0.05 * scale * torch.randn(n, 2, generator=g)
+    arrays = {"train": draw(2000).numpy(), "modes": modes.numpy(), "sigma": np.float64(0.05 * scale)}
+    if with_test:
+        arrays["test"] = draw(300).numpy()
+    np.savez(path, **arrays)
+    return path
+
+
+def test_a_users_npz_runs_and_is_named_by_its_content(tmp_path):
+    a = mixture_file(tmp_path / "mine.npz")
+    r = invoke("run", "--model", "gan", "--dataset", str(a), "--results", str(tmp_path / "r"), *TINY)
+    assert r.exit_code == 0, r.output + r.stderr
+    board = load_leaderboard(tmp_path / "r")
+    row = board[board["model"] == "gan"].iloc[0]
+    assert row["dataset"].startswith("mine-") and row["modes_total"] == 9 and row["n_samples"] == 100
+    # the same bytes elsewhere are the same run; other bytes are another dataset
+    (tmp_path / "copy").mkdir()
+    b = tmp_path / "copy" / "mine.npz"
+    b.write_bytes(a.read_bytes())
+    r = invoke("run", "--model", "gan", "--dataset", str(b), "--results", str(tmp_path / "r"), *TINY)
+    assert r.exit_code == 0 and "already in the leaderboard" in r.stderr
+    c = mixture_file(tmp_path / "mine2.npz", with_test=False)
+    split = get_dataset("x", n_reference=10_000, file=str(c))
+    assert len(split.train) == 1800 and len(split.reference) == 200  # the seeded 90/10 split
+
+
+@pytest.mark.parametrize("arrays, needle", [
+    ({"points": np.zeros((50, 2))}, "no 'train' array"),
+    ({"train": np.zeros((50, 3))}, "N×2"),
+    ({"train": np.full((50, 2), np.nan)}, "NaN"),
+    ({"train": np.zeros((5, 2))}, "at least 20"),
+    ({"train": np.zeros((50, 2)), "modes": np.zeros((3, 2))}, "go together"),
+    ({"train": np.zeros((50, 2)), "modes": np.zeros((3, 2)), "sigma": np.float64(-1)}, "positive"),
+    (None, "not a readable .npz"),
+])
+def test_bad_npz_is_one_line_exit_2_and_nothing_written(tmp_path, arrays, needle):
+    path = tmp_path / "bad.npz"
+    if arrays is None:
+        path.write_bytes(b"not a zip file")
+    else:
+        np.savez(path, **arrays)
+    r = invoke("run", "--model", "gan", "--dataset", str(path), "--results", str(tmp_path / "r"), *TINY)
+    lines = r.stderr.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and needle in lines[0], r.stderr
+    assert not (tmp_path / "r").exists()
