@@ -18,7 +18,7 @@ from scipy import stats  # noqa: E402
 from models import MODELS  # noqa: E402
 
 METRICS = ["fid", "fd_domain", "fd", "precision", "recall", "density", "coverage", "modes", "hq", "kl",
-           "nfe", "sample_sec_per_1k", "train_sec"]
+           "nfe", "sample_sec_per_1k", "train_sec", "images_seen", "params"]
 SETTING = ["sampler", "sample_steps", "eta"]
 LOWER_IS_BETTER = {"fid", "fd_domain", "fd", "kl", "nfe", "sample_sec_per_1k", "train_sec"}
 ORDER = {m: i for i, m in enumerate([*MODELS, "real"])}  # rows, columns and legends in the family order
@@ -69,6 +69,8 @@ def quality_metric(rows: pd.DataFrame) -> str:
 
 TABLE_COLUMNS = [("precision", "Precision ↑"), ("recall", "Recall ↑"), ("coverage", "Coverage ↑"),
                  ("modes", "Modes ↑"), ("nfe", "NFE ↓"), ("sample_sec_per_1k", "Time s/1k ↓")]
+# the training budget behind each row, so a 6k-step model is never read as the equal of a 60k-step one
+BUDGET_COLUMNS = [("params", "Params"), ("images_seen", "Images seen"), ("train_sec", "Train s")]
 LABEL = {"fid": "FID ↓", "fd_domain": "FD-domain ↓", "fd": "FD ↓"}
 
 
@@ -76,18 +78,43 @@ def dataset_table(rows: pd.DataFrame, bold) -> pd.DataFrame:
     """DDGAN Table 1's layout for one dataset: quality, recall/coverage, modes, NFE, time; mean ± CI,
     the best model value of each column in bold, the real-data floor last."""
     q = quality_metric(rows)
-    cols = [(q, LABEL[q])] + [(m, label) for m, label in TABLE_COLUMNS if f"{m}_mean" in rows and rows[f"{m}_mean"].notna().any()]
+    present = lambda m: f"{m}_mean" in rows and rows[f"{m}_mean"].notna().any()
+    cols = [(q, LABEL[q])] + [(m, label) for m, label in TABLE_COLUMNS + BUDGET_COLUMNS if present(m)]
     rows = rows.assign(_order=rows["model"].map(ORDER))
     rows = rows.sort_values(["_order", "variant", "sampler", "sample_steps"], ascending=[True, True, True, False])
     models = rows["model"] != "real"
     out = pd.DataFrame({"Model": [v if m != "real" else "real data (floor)" for v, m in zip(rows["variant"], rows["model"])],
                         "Sampler": [_setting(r) for _, r in rows.iterrows()]})
+    budget = {m for m, _ in BUDGET_COLUMNS}
     for m, label in cols:
         mean, ci = rows[f"{m}_mean"], rows[f"{m}_ci95"]
+        if m in budget:  # a cost, not a score: shown, never bold
+            out[label] = [_budget(v) for v in mean]
+            continue
         best = (mean[models].min() if m in LOWER_IS_BETTER else mean[models].max()) if models.any() else None
         out[label] = [_cell(v, c, bold if (is_model and v == best) else None)
                       for v, c, is_model in zip(mean, ci, models)]
     return out
+
+
+def _budget(v) -> str:
+    """1.54M, 395k, 140: budgets to 3 significant digits."""
+    if pd.isna(v):
+        return "–"
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g}{unit}"
+    return f"{v:.3g}"
+
+
+def budget_text(rows: pd.DataFrame) -> str:
+    """One line per model variant: parameters, images seen and training seconds (means over seeds)."""
+    lines = []
+    for variant, r in rows.groupby("variant", sort=False):
+        r = r.iloc[0]
+        lines.append(f"{variant}: {_budget(r.get('params_mean'))} params, {_budget(r.get('images_seen_mean'))} images, "
+                     f"{_budget(r.get('train_sec_mean'))} s")
+    return "training budget\n" + "\n".join(lines)
 
 
 def _setting(r) -> str:
@@ -171,6 +198,8 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
             ax.axhline(floor.iloc[0], color="0.5", lw=1, ls=":", label="real-data floor")
         ax.set(xscale="log", yscale="log" if lower else "linear", xlabel="sampling time (s per 1,000 samples, log)",
                ylabel=label, title=dataset)
+        ordered = rows.assign(_order=rows["model"].map(ORDER)).sort_values(["_order", "variant"])
+        ax.text(0, -0.16, budget_text(ordered), transform=ax.transAxes, va="top", ha="left", fontsize=7, family="monospace")
     axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, title="model / recall")
     fig.suptitle("Generative learning trilemma: quality vs sampling time (marker size = recall, coverage)")
     fig.tight_layout()

@@ -14,7 +14,7 @@ from torch import nn
 
 from .checks import check_ranges, check_sampler, sampling
 from .diffusion import betas_from_alpha_bars, expand_like, posterior, q_sample, vp_alpha_bars
-from .nets import TimeConvDiscriminator, TimeMLP, UNet, is_image
+from .nets import StepMLP, TimeConvDiscriminator, UNet, is_image
 from .recipe import Recipe
 
 
@@ -24,8 +24,8 @@ class Config(Recipe):
     beta_min: float = 0.1
     beta_max: float = 20.0
     nz: int = 8                     # paper: 100 for CIFAR-10; 2-D data needs far fewer
-    hidden: int = 128               # 2-D: residual MLP width and blocks
-    blocks: int = 3
+    hidden: int = 256               # 2-D: width and depth of G's and D's MLPs (the GAN's)
+    depth: int = 3
     ch: int = 64                    # images: base channels of the U-Net G, its blocks per resolution
     res_blocks: int = 2
     d_ch: int = 0                   # images: D's base channels; 0 = sized like the paper's, see `d_width`
@@ -42,7 +42,7 @@ class Config(Recipe):
 
     def __post_init__(self):
         super().__post_init__()
-        check_ranges(self, positive=("T", "beta_min", "beta_max", "nz", "hidden", "blocks", "ch", "res_blocks", "lr_g", "lr_d",
+        check_ranges(self, positive=("T", "beta_min", "beta_max", "nz", "hidden", "depth", "ch", "res_blocks", "lr_g", "lr_d",
                                      "fourier_scale"),
                      non_negative=("r1_gamma", "n_fourier", "d_ch"))
 
@@ -84,8 +84,8 @@ class DDGAN(nn.Module):
             d_ch = cfg.d_ch or d_width(pair_shape, t_scale, g_params)
             self.discriminator = TimeConvDiscriminator(pair_shape, d_ch, t_scale=t_scale)
         else:
-            self.generator = TimeMLP(d, d, cfg.hidden, cfg.blocks, d_z=cfg.nz, t_scale=t_scale)
-            self.discriminator = TimeMLP(2 * d, 1, cfg.hidden, cfg.blocks, t_scale=t_scale,
+            self.generator = StepMLP(d, d, cfg.hidden, cfg.depth, cfg.T, d_z=cfg.nz)
+            self.discriminator = StepMLP(2 * d, 1, cfg.hidden, cfg.depth, cfg.T, act=lambda: nn.LeakyReLU(0.2),
                                          n_fourier=cfg.n_fourier, fourier_scale=cfg.fourier_scale)
         # ᾱ at t_0..t_T, renormalised so that ᾱ_0 = 1 (x_0 is the data), as DDGAN's code does
         ab = vp_alpha_bars(cfg.T, cfg.beta_min, cfg.beta_max)

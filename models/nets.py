@@ -107,6 +107,28 @@ class TimeMLP(nn.Module):
         return self.out(h)
 
 
+class StepMLP(nn.Module):
+    """f(x, t[, z]) for DDGAN's few denoising steps on 2-D data: a plain MLP over [γ(x), onehot(t), z].
+
+    DDGAN on 2-D is the GAN's networks conditioned on the step: with act=ReLU it is the GAN's G
+    reading (x_{t+1}, t, z), with LeakyReLU(0.2) its D reading (x_t, x_{t+1}, t). Piecewise-linear
+    nets draw the sharp, z-switched maps and decision regions that mixtures need; the smooth
+    (SiLU) residual MLP of the diffusion ε-network left every sample between the modes. T is
+    small, so t enters as one-hot (exact) rather than a sinusoidal embedding.
+    """
+
+    def __init__(self, d_in: int, d_out: int, hidden: int, depth: int, T: int, d_z: int = 0, act=nn.ReLU,
+                 n_fourier: int = 0, fourier_scale: float = 1.0):
+        super().__init__()
+        self.T = T
+        self.ff = FourierFeatures(d_in, n_fourier, fourier_scale)
+        self.net = mlp(self.ff.d_out + T + d_z, d_out, hidden, depth, act)
+
+    def forward(self, x, t, z=None):
+        parts = [self.ff(x), F.one_hot(t, self.T).to(x.dtype)] + ([z] if z is not None else [])
+        return self.net(torch.cat(parts, dim=1))
+
+
 # ---------------------------------------------------------------- images
 
 def resolutions(size: int) -> list[int]:

@@ -65,6 +65,11 @@ def test_report_writes_every_file_from_a_real_leaderboard(tmp_path):
     assert models[:6] == ["vae", "ddpm", "ddpm", "ddpm", "ddpm", "ddgan"] and models[6] == "real data (floor)"
     assert "| ddpm | ancestral 20 |" in md and "| 20 |" in md and "e+" not in md  # NFE whole, no ± 0
     assert "\\textbf{" in (tmp_path / "rep" / "table.tex").read_text()
+    # every row carries its training budget (3 steps × batch 512 = 1.54k images for DDPM), never bold
+    head = next(line for line in md.splitlines() if line.startswith("| Model"))
+    assert head.endswith("| Params | Images seen | Train s |")
+    ddpm_row = next(line for line in md.splitlines() if line.startswith("| ddpm | ancestral 20 |"))
+    assert ddpm_row.split(" | ")[-2] == "1.54k" and "**" not in "".join(ddpm_row.split(" | ")[-3:])
 
 
 def test_report_without_a_leaderboard_is_one_line(tmp_path):
