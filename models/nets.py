@@ -79,28 +79,21 @@ class ResBlock(nn.Module):
 
 
 class TimeMLP(nn.Module):
-    """f(x, t[, z]) for 2-D diffusion: residual MLP conditioned on a sinusoidal embedding of t.
-
-    Used as DDPM's ε-network and as DDGAN's generator (with latent z) and discriminator
-    (whose extra input x_{t+1} is concatenated to x_t by the caller).
-    """
+    """ε(x, t) for 2-D diffusion (DDPM's ε-network): a residual MLP conditioned on a sinusoidal
+    embedding of t, reading x through random Fourier features."""
 
     def __init__(self, d_in: int, d_out: int, hidden: int = 128, blocks: int = 3,
-                 d_z: int = 0, t_scale: float = 1.0, n_fourier: int = 0, fourier_scale: float = 1.0):
+                 n_fourier: int = 0, fourier_scale: float = 1.0):
         super().__init__()
-        self.hidden, self.t_scale = hidden, t_scale
+        self.hidden = hidden
         ff = FourierFeatures(d_in, n_fourier, fourier_scale)
         self.inp = nn.Sequential(ff, nn.Linear(ff.d_out, hidden))
         self.t_mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
-        self.z_mlp = mlp(d_z, hidden, hidden, 1) if d_z else None
         self.blocks = nn.ModuleList(ResBlock(hidden) for _ in range(blocks))
         self.out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, d_out))
 
-    def forward(self, x, t, z=None):
-        # t_scale maps small integer step counts (DDGAN's T=4) onto the embedding's frequency range
-        c = self.t_mlp(sinusoidal_embedding(t * self.t_scale, self.hidden))
-        if self.z_mlp is not None:
-            c = c + self.z_mlp(z)  # z modulates every block, like DDGAN's adaptive group norm
+    def forward(self, x, t):
+        c = self.t_mlp(sinusoidal_embedding(t, self.hidden))
         h = self.inp(x)
         for block in self.blocks:
             h = block(h, c)
