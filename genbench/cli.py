@@ -74,6 +74,8 @@ def cli():
 @click.option("--eta", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="DDIM's η: 0 is deterministic, 1 with all steps is ancestral with the posterior variance.")
 @click.option("--image-size", type=click.IntRange(min=8), help="Images: resample to this side (e.g. 16, 32).")
+@click.option("--standardise/--no-standardise", default=True, show_default=True,
+              help="2-D: train on standardised points (--no-standardise: raw coordinates, as PacGAN's protocol).")
 @click.option("--data-root", type=click.Path(file_okay=False), help="torchvision datasets live here "
               "[default: $GENBENCH_DATA or ~/.cache/genbench/data].")
 @click.option("--download", is_flag=True, help="Allow downloading the dataset and the FID Inception weights.")
@@ -138,8 +140,8 @@ def _csv(ctx, param, value, kind, minimum=1) -> tuple | None:
 
 
 def summary(row: dict) -> str:
-    head = (f"{row['model']} on {row['dataset']} (seed {row['seed']}, {row['steps']} training steps), "
-            f"sampler {row.get('sampler')} with {row.get('sample_steps')} steps")
+    head = (f"{row['model']} on {row['dataset']} (seed {row['seed']}, {int(row['steps'])} training steps), "
+            f"sampler {row.get('sampler')} with {int(row['sample_steps'])} steps")
     if row["status"] != "ok":
         return f"{head}: {row['status']}"
 
@@ -149,7 +151,7 @@ def summary(row: dict) -> str:
     modes = f"modes {row['modes']:.0f}/{row['modes_total']:.0f}  " if _present(row.get("modes")) else ""
     return (f"{head}\n  quality   {show(['fid', 'fd_domain', 'fd'], '{:.4f}')}  {show(['precision', 'density', 'hq'])}\n"
             f"  coverage  {modes}{show(['kl', 'recall', 'coverage'])}\n"
-            f"  speed     nfe {row['nfe']:g}  {row['sample_sec_per_1k']:.4f} s / 1k samples (batch {row['sample_batch']})"
+            f"  speed     nfe {row['nfe']:g}  {row['sample_sec_per_1k']:.4f} s / 1k samples (batch {int(row['sample_batch'])})"
             f"  train {row['train_sec']:.0f} s")
 
 
@@ -263,7 +265,7 @@ def list_():
         changed = ", ".join(f"{f.name}={getattr(image, f.name)}" for f in dataclasses.fields(image)
                             if getattr(image, f.name) != f.default)
         click.echo(f"           images: {changed} (the rest as for 2-D)")
-    click.echo("datasets:\n  " + ", ".join(DATASETS))
+    click.echo("datasets:\n  " + ", ".join(DATASETS) + ", or PATH.npz (your own 2-D points: train, test, modes, sigma)")
     from .suites import SUITES
     click.echo("suites:\n  " + ", ".join(SUITES))
     click.echo("metrics:")

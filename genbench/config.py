@@ -26,6 +26,7 @@ class RunConfig:
                                     # at the held-out images a dataset has)
     sample_batch: int = 1000        # batch size of the sampling-speed measurement, recorded
     image_size: int | None = None   # images: resample to this side; None = the dataset's own
+    standardise: bool = True        # 2-D: models see standardised points (False: raw, as PacGAN's protocol)
     # evaluation settings, kept out of the hash: one trained model, one row per (sampler, steps)
     samplers: tuple[str, ...] | None = None       # None = the model's own (first in its SAMPLERS)
     sample_steps: tuple[int, ...] | None = None   # None = the model's own number of steps
@@ -81,7 +82,7 @@ def override(hparams, assignments: dict[str, str]):
 
 def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments: dict | None = None,
                 n_eval=None, sample_batch=None, samplers=None, sample_steps=None, eta=0.0, image_size=None,
-                device="cpu", **paths) -> RunConfig:
+                device="cpu", standardise=True, **paths) -> RunConfig:
     """A validated RunConfig: the family's defaults for the data's kind with `assignments`
     (name -> text) applied, every sampler setting checked. Bad values raise ValueError."""
     if files.is_file(dataset):  # a user's 2-D data: read and check it now, so a bad file writes nothing
@@ -101,7 +102,8 @@ def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments:
         raise ValueError(f"--device {device}: no CUDA device is available here")
     cfg = RunConfig(model, dataset, seed, hparams, n_eval=n_eval or default_n(dataset),
                     sample_batch=sample_batch or (100 if len(shape) == 3 else 1000), samplers=samplers,
-                    sample_steps=sample_steps, eta=eta, image_size=image_size, device=device, **paths)
+                    sample_steps=sample_steps, eta=eta, image_size=image_size, device=device,
+                    standardise=standardise, **paths)
     settings(cfg)  # checks every sampler setting before any work
     return cfg
 

@@ -28,7 +28,7 @@ def variant_labels(board: pd.DataFrame) -> pd.Series:
     """'ddgan (T=2)': the model plus the hyperparameters that differ between its runs on a dataset,
     so training variants (DDGAN's T ablation) get rows of their own. The device counts as one:
     sampling times from two machines must not be averaged."""
-    hp = [c for c in board.columns if c.startswith("hp_")] + (["device"] if "device" in board else [])
+    hp = [c for c in board.columns if c.startswith("hp_")] + [c for c in ("device", "standardise") if c in board]
     labels = board["model"].astype(str).copy()
     for _, rows in board.groupby(["model", "dataset"]):
         varying = [c for c in hp if rows[c].nunique(dropna=True) > 1]
@@ -323,6 +323,39 @@ def index_html(plain: dict[str, pd.DataFrame], figures: list[str], out: Path, so
                                     f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
+# PacGAN, Lin et al. 2018, Table 1 (10 trials, mean ± standard error; 2,500 samples, 3σ high quality):
+# (dataset, pack) -> (modes, se, high-quality %, se, reverse KL, se)
+PACGAN_TABLE1 = {
+    ("pacgan-ring", 1): (6.3, 0.5, 98.2, 0.2, 0.45, 0.09), ("pacgan-ring", 2): (7.9, 0.1, 95.6, 2.0, 0.07, 0.03),
+    ("pacgan-ring", 3): (7.8, 0.1, 97.7, 0.3, 0.10, 0.02), ("pacgan-ring", 4): (7.8, 0.1, 95.9, 1.4, 0.07, 0.02),
+    ("grid25", 1): (17.3, 0.8, 94.8, 0.7, 0.70, 0.07), ("grid25", 2): (23.8, 0.7, 91.3, 0.8, 0.13, 0.04),
+    ("grid25", 3): (24.6, 0.4, 94.2, 0.4, 0.06, 0.02), ("grid25", 4): (24.8, 0.2, 93.6, 0.6, 0.04, 0.01),
+}
+
+
+def pacgan_table(board: pd.DataFrame) -> str | None:
+    """PacGAN's Table 1 beside genbench's runs of its protocol (`genbench suite paper-pacgan`), in
+    its units (mean ± standard error over trials); None when there are no such runs."""
+    if "hp_arch" not in board:
+        return None
+    runs = board[(board["model"] == "gan") & (board["status"] == "ok") & (board["hp_arch"] == "pacgan")]
+    if runs.empty:
+        return None
+    se = lambda x: x.std(ddof=1) / math.sqrt(len(x)) if len(x) > 1 else math.nan
+    lines = ["| Data | D | modes (paper) | modes (here) | high quality % (paper) | high quality % (here) | "
+             "KL (paper) | KL (here) | trials here |", "|" + "---|" * 9]
+    for (dataset, pack), rows in runs.groupby(["dataset", "hp_pack"], sort=True):
+        paper = PACGAN_TABLE1.get((dataset, int(pack)))
+        here = [(rows["modes"], 1), (rows["hq"], 100), (rows["kl"], 1)]
+        cells = []
+        for i, (x, k) in enumerate(here):
+            cells.append(f"{paper[2 * i]:g} ± {paper[2 * i + 1]:g}" if paper else "–")
+            cells.append(f"{k * x.mean():.3g}" + ("" if math.isnan(se(x)) else f" ± {k * se(x):.2g}"))
+        name = {"pacgan-ring": "2D-ring", "grid25": "2D-grid"}.get(dataset, dataset)
+        lines.append(f"| {name} | {'GAN' if int(pack) == 1 else f'PacGAN{int(pack)}'} | " + " | ".join(cells) + f" | {len(rows)} |")
+    return "\n".join(lines) + "\n"
+
+
 def report(results_dir: Path, out: Path, log=print) -> list[str]:
     """Write every report file into `out`; returns their names."""
     from .results import LeaderboardError, load_leaderboard
@@ -342,4 +375,9 @@ def report(results_dir: Path, out: Path, log=print) -> list[str]:
         else:
             log(f"{name} skipped: no {'diffusion rows' if name == 'nfe_sweep.png' else 'saved runs'} to draw it from")
     index_html(plain, figures, out, results_dir / "leaderboard.csv")
-    return ["summary.csv", "table.md", "table.tex", "trilemma.pdf", *figures, "index.html"]
+    papers = []
+    pacgan = pacgan_table(board)
+    if pacgan:
+        (out / "pacgan.md").write_text("### PacGAN Table 1 (published) beside this benchmark\n\n" + pacgan)
+        papers.append("pacgan.md")
+    return ["summary.csv", "table.md", "table.tex", "trilemma.pdf", *figures, "index.html", *papers]

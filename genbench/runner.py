@@ -146,7 +146,7 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
 
 def load_data(cfg: RunConfig):
     return get_dataset(cfg.dataset, n_reference=cfg.n_eval, data_seed=cfg.data_seed, image_size=cfg.image_size,
-                       root=cfg.data_root, download=cfg.download, file=cfg.dataset_file)
+                       root=cfg.data_root, download=cfg.download, file=cfg.dataset_file, standardise=cfg.standardise)
 
 
 def image_features(cfg: RunConfig, data, log=print, progress=True):
@@ -218,6 +218,7 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
 
     row.update(**extractor_columns(data, features), config_hash=cfg.config_hash(), genbench_version=__version__,
                git_commit=git_commit(), torch_version=torch.__version__, device=cfg.device,
+               standardise=cfg.standardise if not data.is_image else None,
                **{f"hp_{k}": v for k, v in cfg.to_dict()["hparams"].items()})
     try:
         train_sec = prior_sec + train(model, ema, data.to_model(data.train), hp.steps, hp.batch_size, data_rng,

@@ -30,13 +30,25 @@ def _grid(datasets: tuple[str, ...], ddpm_steps: tuple[int, ...]) -> list[Entry]
     return [Entry("vae", datasets), Entry("gan", datasets), ddpm, *ddgans]
 
 
-# DDPM's CIFAR-10 model (Ho et al. 2020, App. B) and DDGAN's (Xiao et al. 2022, App. C: 128 channels,
-# 2 residual blocks, z of 100, batch 256 over 4 GPUs, ~1,800 epochs ≈ 350k steps, R1 γ 0.02, EMA 0.9999)
-DDPM_CIFAR10 = {"ch": "128", "res_blocks": "2", "dropout": "0.1", "lr": "2e-4", "batch_size": "128",
-                "steps": "800000", "ema": "0.9999"}
-DDGAN_CIFAR10 = {"ch": "128", "res_blocks": "2", "nz": "100", "r1_gamma": "0.02", "batch_size": "256",
-                 "steps": "350000", "ema": "0.9999"}
+# DDPM's CIFAR-10 model (Ho et al. 2020, App. B and its run_cifar.py: 35.7M parameters, attention at 16×16 and
+# the middle, warm-up 5,000 steps, gradient clip 1, flips) and DDGAN's (Xiao et al. 2022, App. C: 128 channels,
+# 2 residual blocks, z of 100, batch 256 over 4 GPUs, ~1,800 epochs ≈ 350k steps, R1 γ 0.02 every 15th step,
+# cosine decay to 1e-5, flips, EMA 0.9999); DDGAN's G is genbench's U-Net, not NCSN++ (see the README)
+DDPM_CIFAR10 = {"ch": "128", "res_blocks": "2", "attn_lowest": "false", "dropout": "0.1", "lr": "2e-4",
+                "lr_warmup": "5000", "grad_clip": "1.0", "hflip": "true", "batch_size": "128", "steps": "800000",
+                "ema": "0.9999"}
+DDGAN_CIFAR10 = {"ch": "128", "res_blocks": "2", "nz": "100", "r1_gamma": "0.02", "lazy_reg": "15",
+                 "lr_schedule": "cosine", "lr_min": "1e-5", "hflip": "true", "batch_size": "256", "steps": "350000",
+                 "ema": "0.9999"}
 DCGAN = {"ch": "64", "nz": "100", "steps": "100000"}
+
+# PacGAN's synthetic protocol (Lin et al. 2018, Table 1; its code's config): G 4×400 BN-ReLU, maxout D,
+# Adam 1e-4 (β1 0.8), 100 packs a batch, 400 epochs of 100k samples, raw coordinates, 2,500 samples scored
+def _pacgan(m: int) -> Entry:
+    hp = {"arch": "pacgan", "pack": str(m), "nz": "2", "lr": "1e-4", "adam_beta1": "0.8", "adam_beta2": "0.999",
+          "lr_schedule": "constant", "batch_size": str(100 * m), "steps": "400000"}
+    return Entry("gan", ("grid25", "pacgan-ring"), hp, {"n_eval": 2500, "standardise": False})
+
 
 SUITES = {
     "toy": _grid(("grid25", "ring8", "swissroll"), (1000, 250, 50, 10)),
@@ -46,6 +58,7 @@ SUITES = {
         Entry("ddgan", ("cifar10",), DDGAN_CIFAR10)],
     # the DDGAN paper reports Stacked MNIST without its own settings table: its CIFAR-10 ones here
     "paper-stacked-mnist": [Entry("ddgan", ("stacked-mnist",), DDGAN_CIFAR10), Entry("gan", ("stacked-mnist",), DCGAN)],
+    "paper-pacgan": [_pacgan(m) for m in (1, 2, 3, 4)],
 }
 
 

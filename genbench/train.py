@@ -62,7 +62,11 @@ def train(model, ema, x_train: torch.Tensor, steps: int, batch_size: int, data_r
     bar = tqdm(range(start, steps), initial=start, total=steps, desc=f"train {type(model).__name__}",
                disable=not progress or None, mininterval=0.5, leave=False)
     for step in bar:
-        x = x_train[torch.randint(len(x_train), (batch_size,), generator=data_rng)].to(device)
+        x = x_train[torch.randint(len(x_train), (batch_size,), generator=data_rng)]
+        if recipe.hflip and x.dim() == 4:  # images: each one mirrored left-right with probability 1/2
+            flip = torch.rand(batch_size, generator=data_rng) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        x = x.to(device)
         for opt in model.opts.values():
             for group in opt.param_groups:
                 group["lr"] = learning_rate(group["initial_lr"], step, recipe)

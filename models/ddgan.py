@@ -19,7 +19,7 @@ from torch import nn
 from .checks import check_ranges, check_sampler, sampling
 from .diffusion import betas_from_alpha_bars, expand_like, posterior, q_sample, vp_alpha_bars
 from .nets import StepMLP, TimeConvDiscriminator, UNet, is_image
-from .recipe import Recipe
+from .recipe import Recipe, optimise
 
 
 @dataclass(frozen=True)
@@ -140,17 +140,13 @@ class DDGAN(nn.Module):
         with torch.no_grad():
             x_fake = self.fake_x_t(x_tp1, t)
         loss_d = F.softplus(-d_real).mean() + F.softplus(self.d_logit(x_fake, x_tp1, t)).mean()
-        opt_d.zero_grad(set_to_none=True)
-        (loss_d + self.cfg.r1_gamma / 2 * r1).backward()
-        opt_d.step()
+        optimise(opt_d, loss_d + self.cfg.r1_gamma / 2 * r1, self.cfg)
 
         t = torch.randint(0, self.cfg.T, (x.shape[0],), device=x.device)
         _, x_tp1 = self.q_sample_pairs(x, t)
         self.discriminator.requires_grad_(False)  # G's step needs no gradients for D's weights
         loss_g = F.softplus(-self.d_logit(self.fake_x_t(x_tp1, t), x_tp1, t)).mean()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        optimise(opt_g, loss_g, self.cfg)
         self.discriminator.requires_grad_(True)
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "r1": r1.item()}
 

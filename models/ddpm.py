@@ -15,7 +15,7 @@ from torch import nn
 from .checks import check_ranges, check_sampler, sampling
 from .diffusion import alpha_bars, cosine_betas, ddim_sample, ddpm_sample, linear_betas, q_sample
 from .nets import TimeMLP, UNet, is_image
-from .recipe import Recipe
+from .recipe import Recipe, optimise
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class Config(Recipe):
     fourier_scale: float = 1.0
     ch: int = 64                    # images: U-Net base channels, residual blocks per resolution, dropout
     res_blocks: int = 2
+    attn_lowest: bool = True        # attention also at the lowest resolution (8 px digits have no 16×16;
+                                    # Ho's CIFAR-10 net: at 16×16 and the middle only)
     dropout: float = 0.1
     lr: float = 1e-3                # paper: 2e-4 for a U-Net on CIFAR-10; a small MLP tolerates more
     batch_size: int = 512
@@ -65,7 +67,7 @@ class DDPM(nn.Module):
         self.cfg, self.data_shape = cfg, tuple(data_shape)
         d = prod(self.data_shape)
         if is_image(data_shape):
-            self.eps_net = UNet(data_shape, cfg.ch, cfg.res_blocks, cfg.dropout)
+            self.eps_net = UNet(data_shape, cfg.ch, cfg.res_blocks, cfg.dropout, attn_lowest=cfg.attn_lowest)
         else:
             self.eps_net = TimeMLP(d, d, cfg.hidden, cfg.blocks, n_fourier=cfg.n_fourier, fourier_scale=cfg.fourier_scale)
         self.register_buffer("betas", make_betas(cfg))
@@ -81,10 +83,7 @@ class DDPM(nn.Module):
         eps = torch.randn_like(x)
         x_t = q_sample(x, self.alpha_bar[t - 1], eps)
         loss = (eps - self.eps_hat(x_t, t)).square().mean()
-        opt = self.opts["eps_net"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimise(self.opts["eps_net"], loss, self.cfg)
         return {"loss": loss.item()}
 
     @sampling

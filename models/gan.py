@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checks import check_ranges, check_sampler, sampling
-from .nets import conv_encoder, dcgan_generator, encoder_mlp, is_image, mlp
-from .recipe import Recipe
+from .nets import conv_encoder, dcgan_generator, encoder_mlp, is_image, mlp, pacgan_networks
+from .recipe import Recipe, optimise
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Config(Recipe):
     depth: int = 3
     ch: int = 32                      # images: DCGAN base channels
     pack: int = 1                     # PacGAN's m: samples D judges jointly (1 = plain GAN)
+    arch: str = "mlp"                 # 2-D: "mlp" (the default recipe's) or "pacgan" (PacGAN's code: BN G, maxout D)
     lr: float = 1e-3
     adam_beta1: float = 0.5
     adam_beta2: float = 0.9
@@ -40,6 +41,8 @@ class Config(Recipe):
                      non_negative=("n_fourier",))
         if self.batch_size % self.pack:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of pack ({self.pack})")
+        if self.arch not in ("mlp", "pacgan"):
+            raise ValueError(f"arch must be mlp or pacgan, got {self.arch!r}")
 
 
 # images: DCGAN's recipe (Adam 2e-4, β 0.5/0.999, constant rate, batch 128) with a 64-d latent
@@ -58,6 +61,8 @@ class GAN(nn.Module):
             self.generator = dcgan_generator(cfg.nz, data_shape, cfg.ch)
             packed = (data_shape[0] * cfg.pack, *data_shape[1:])
             self.discriminator = conv_encoder(packed, 1, cfg.ch)
+        elif cfg.arch == "pacgan":
+            self.generator, self.discriminator = pacgan_networks(cfg.nz, d, cfg.pack)
         else:  # a pack concatenates its m points
             self.generator = mlp(cfg.nz, d, cfg.hidden, cfg.depth, act=nn.ReLU)
             self.discriminator = encoder_mlp(d * cfg.pack, 1, cfg.hidden, cfg.depth, cfg.n_fourier, cfg.fourier_scale,
@@ -78,16 +83,12 @@ class GAN(nn.Module):
             fake = self.generator(z)
         # −log D(x) − log(1 − D(G(z))), with D = sigmoid(logit)
         loss_d = F.softplus(-self.d_logit(x)).mean() + F.softplus(self.d_logit(fake.view_as(x))).mean()
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
+        optimise(opt_d, loss_d, self.cfg)
 
         z = torch.randn(x.shape[0], self.cfg.nz, device=x.device)
         self.discriminator.requires_grad_(False)
         loss_g = F.softplus(-self.d_logit(self.generator(z).view_as(x))).mean()  # −log D(G(z))
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        optimise(opt_g, loss_g, self.cfg)
         self.discriminator.requires_grad_(True)
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
 

@@ -61,6 +61,37 @@ def mlp(d_in: int, d_out: int, hidden: int, depth: int, act=nn.SiLU) -> nn.Seque
     return nn.Sequential(*layers)
 
 
+class Maxout(nn.Module):
+    """max over k linear pieces (Goodfellow et al. 2013): (B, d_in) -> (B, d_out)."""
+
+    def __init__(self, d_in: int, d_out: int, pieces: int):
+        super().__init__()
+        self.d_out, self.pieces = d_out, pieces
+        self.linear = nn.Linear(d_in, d_out * pieces)
+
+    def forward(self, x):
+        return self.linear(x).view(x.shape[0], self.d_out, self.pieces).amax(2)
+
+
+def pacgan_networks(nz: int, d: int, pack: int) -> tuple[nn.Module, nn.Module]:
+    """The 2-D networks of PacGAN's code (Lin et al. 2018, synthetic experiments): G z → 4 × 400
+    (linear without bias, batch norm, ReLU) → d; D reads m packed samples through 3 maxout layers
+    of 200 units × 5 pieces, then a linear logit. Weights N(0, 0.02²), biases 0, and batch-norm
+    running averages with momentum 0.05, as its code."""
+    g_layers, width = [], nz
+    for _ in range(4):
+        g_layers += [nn.Linear(width, 400, bias=False), nn.BatchNorm1d(400, momentum=0.05), nn.ReLU()]
+        width = 400
+    generator = nn.Sequential(*g_layers, nn.Linear(400, d))
+    discriminator = nn.Sequential(Maxout(d * pack, 200, 5), Maxout(200, 200, 5), Maxout(200, 200, 5), nn.Linear(200, 1))
+    for m in [*generator.modules(), *discriminator.modules()]:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return generator, discriminator
+
+
 class ResBlock(nn.Module):
     """Residual MLP block; the conditioning vector is added before the non-linearity.
 
@@ -193,15 +224,15 @@ class SelfAttention(nn.Module):
 
 class UNet(nn.Module):
     """The DDPM U-Net (Ho et al. 2020, App. B; PixelCNN++ backbone): residual blocks at every
-    resolution, self-attention at 16×16 and at the lowest resolution, a middle block with
-    attention, skip connections, and a sinusoidal embedding of t.
+    resolution, self-attention at 16×16 and (unless attn_lowest=False, Ho's CIFAR-10 net) at the
+    lowest resolution, a middle block with attention, skip connections, and a sinusoidal embedding of t.
 
     Channel multipliers follow DDPM's CIFAR-10 net, (1, 2, 2, 2) cut to the resolutions there are.
     With d_z > 0 it is DDGAN's generator: z goes through a mapping MLP and modulates every norm.
     """
 
     def __init__(self, shape, ch: int = 64, res_blocks: int = 2, dropout: float = 0.0,
-                 d_z: int = 0, t_scale: float = 1.0, out_channels: int | None = None):
+                 d_z: int = 0, t_scale: float = 1.0, out_channels: int | None = None, attn_lowest: bool = True):
         super().__init__()
         c_in, size = shape[0], shape[-1]
         res = resolutions(size)
@@ -212,7 +243,7 @@ class UNet(nn.Module):
         d_w = d_emb if d_z else 0
 
         def stage(c_in, c_out, r):  # a residual block, with attention at the chosen resolutions
-            attn = [SelfAttention(c_out)] if r == 16 or r == res[-1] else []
+            attn = [SelfAttention(c_out)] if r == 16 or (attn_lowest and r == res[-1]) else []
             return nn.ModuleList([UResBlock(c_in, c_out, d_emb, dropout, d_w), *attn])
 
         self.conv_in = nn.Conv2d(c_in, ch, 3, padding=1)

@@ -6,6 +6,8 @@ Each family's `Config` extends `Recipe` and overrides the defaults it needs.
 import math
 from dataclasses import dataclass
 
+import torch
+
 from .checks import check_ranges
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -22,9 +24,11 @@ class Recipe:
     lr_min: float = 0.0
     lazy_reg: int = 1               # the family's regulariser (DDGAN's R1) every k steps, not rescaled,
                                     # as DDGAN's official code does (`--lazy_reg 15` on CIFAR-10)
+    grad_clip: float = 0.0          # clip each optimiser's gradient norm to this (0 = off; DDPM's CIFAR-10: 1)
+    hflip: bool = False             # images: random horizontal flips of the training batch (DDPM, DDGAN on CIFAR-10)
 
     def __post_init__(self):
-        check_ranges(self, positive=("steps", "batch_size", "lazy_reg"), non_negative=("lr_warmup", "lr_min"),
+        check_ranges(self, positive=("steps", "batch_size", "lazy_reg"), non_negative=("lr_warmup", "lr_min", "grad_clip"),
                      fraction=("ema",))
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
@@ -54,3 +58,12 @@ def ema_decay(step: int, recipe: Recipe) -> float:
 def regularise(step: int, recipe: Recipe) -> bool:
     """Whether `step` applies the family's lazy regulariser (every lazy_reg-th step, from step 0)."""
     return step % recipe.lazy_reg == 0
+
+
+def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, recipe: Recipe) -> None:
+    """One optimiser step on `loss`: zero the gradients, backward, clip their norm (grad_clip), step."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if recipe.grad_clip:
+        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], recipe.grad_clip)
+    opt.step()

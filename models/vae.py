@@ -14,7 +14,7 @@ from torch import nn
 
 from .checks import check_ranges, check_sampler, sampling
 from .nets import conv_encoder, dcgan_generator, is_image, mlp
-from .recipe import Recipe
+from .recipe import Recipe, optimise
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,7 @@ class VAE(nn.Module):
 
     def train_step(self, x, y=None, regularise=True):
         nll, kl = self.negative_elbo(x)
-        opt = self.opts["vae"]
-        opt.zero_grad(set_to_none=True)
-        (nll + kl).backward()
-        opt.step()
+        optimise(self.opts["vae"], nll + kl, self.cfg)
         return {"loss": (nll + kl).item(), "nll": nll.item(), "kl": kl.item()}
 
     @sampling

@@ -77,8 +77,13 @@ def test_counted_nfe_equals_declared(trained):
 
 
 @pytest.mark.parametrize("name, data", CASES)
-def test_train_step_changes_weights(name, data):
+def test_train_step_updates_every_player(name, data):
+    """Every network of the family (G and D of a GAN, encoder and decoder of a VAE) learns in one
+    step: a generator that never updates must not pass because its discriminator did."""
     model = fresh(name, data)
-    before = [p.detach().clone() for p in model.parameters()]
+    players = {n: m for n, m in model.named_children() if any(True for _ in m.parameters())}
+    before = {n: [p.detach().clone() for p in m.parameters()] for n, m in players.items()}
     model.train_step(DATA[data].train[:32])
-    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    assert len(players) >= 1
+    for n, m in players.items():
+        assert any(not torch.equal(b, p) for b, p in zip(before[n], m.parameters())), f"{name}: {n} did not change"

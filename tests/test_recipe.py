@@ -165,3 +165,33 @@ def test_bad_npz_is_one_line_exit_2_and_nothing_written(tmp_path, arrays, needle
     lines = r.stderr.strip().splitlines()
     assert r.exit_code == 2 and len(lines) == 1 and needle in lines[0], r.stderr
     assert not (tmp_path / "r").exists()
+
+
+class Recorder(torch.nn.Module):
+    """A stand-in family that keeps the batches the loop hands it."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg, self.w, self.seen = cfg, torch.nn.Parameter(torch.zeros(1)), []
+        self.opts = {"w": torch.optim.SGD([self.w], lr=0.1)}
+
+    def train_step(self, x, regularise=True):
+        self.seen.append(x)
+        return {"loss": 0.0}
+
+
+def test_the_loop_flips_images_left_right_when_the_recipe_asks():
+    ramp = torch.arange(4.0).expand(10, 1, 4, 4)  # every image: columns 0, 1, 2, 3
+    for hflip in (False, True):
+        model = Recorder(Recipe(steps=5, batch_size=10, hflip=hflip))
+        train(model, None, ramp, 5, 10, torch.Generator().manual_seed(0), progress=False)
+        firsts = torch.cat(model.seen)[:, 0, 0, 0]
+        assert set(firsts.tolist()) == ({0.0, 3.0} if hflip else {0.0})  # mirrored ones start with column 3
+
+
+def test_gradient_norm_is_clipped():
+    from models.recipe import optimise
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = torch.optim.SGD([w], lr=1.0)
+    optimise(opt, -1000 * w.sum(), Recipe(grad_clip=0.5))
+    assert float(w.detach().norm()) == pytest.approx(0.5)  # one SGD step of lr 1 moves by the clipped gradient

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from genbench.cli import cli
-from genbench.report import pareto, summarize, variant_labels
+from genbench.report import pacgan_table, pareto, summarize, variant_labels
 from genbench.results import COLUMNS, append_row, load_leaderboard
 
 
@@ -37,6 +37,22 @@ def test_variant_labels_name_only_what_differs(tmp_path):
     for seed, device in enumerate(["cpu", "cuda"]):  # sampling times from two machines are never averaged
         append_row(tmp_path / "mixed", row("gan", seed, 1.0, T="", device=device))
     assert list(variant_labels(load_leaderboard(tmp_path / "mixed"))) == ["gan (device=cpu)", "gan (device=cuda)"]
+
+
+def test_pacgan_table_sits_beside_the_published_numbers(tmp_path):
+    assert pacgan_table(load_leaderboard_of(tmp_path / "none", [])) is None
+    rows = [row("gan", seed, 1.0, T="", modes=m, hq=0.9, kl=0.05, hp_arch="pacgan", hp_pack=4)
+            for seed, m in enumerate([24, 25, 25])]
+    line = next(r for r in pacgan_table(load_leaderboard_of(tmp_path / "runs", rows)).splitlines() if r.startswith("| 2D-grid"))
+    # PacGAN4 on 2D-grid: the paper's 24.8 ± 0.2 modes beside ours, mean ± standard error of 3 trials
+    assert line.startswith("| 2D-grid | PacGAN4 | 24.8 ± 0.2 | 24.7 ± 0.33 | 93.6 ± 0.6 | 90 ") and line.endswith("| 3 |")
+
+
+def load_leaderboard_of(folder, rows):
+    append_row(folder, row("vae", 0, 1.0, T=""))
+    for r in rows:
+        append_row(folder, r)
+    return load_leaderboard(folder)
 
 
 def test_pareto_frontier():

@@ -25,6 +25,10 @@ def test_declared_suites_expand_to_valid_configs():
     assert [c.seed for c in toy] == [0] * 21 + [1] * 21 + [2] * 21  # seed by seed: a stopped suite has whole tables
     assert sorted({c.hparams.T for c in toy if c.model == "ddgan"}) == [1, 2, 4, 8]
     assert len(plan("digits", [0])) == 7 * 2
+    pacgan = plan("paper-pacgan", [0, 1, 2])
+    assert len(pacgan) == 4 * 2 * 3 and {c.dataset for c in pacgan} == {"grid25", "pacgan-ring"}
+    assert all(c.hparams.batch_size == 100 * c.hparams.pack and c.hparams.steps == 400_000 and c.n_eval == 2500
+               and not c.standardise and c.hparams.arch == "pacgan" for c in pacgan)  # 100 packs, 400 epochs of 100k
     cifar = plan("paper-cifar10", [0])
     assert {c.model for c in cifar} == {"ddpm", "ddgan"} and cifar[0].hparams.ch == 128
     with pytest.raises(ValueError, match="unknown suite"):
@@ -50,3 +54,27 @@ def test_suite_dry_run_lists_runs_and_costs(tiny_suite, tmp_path):
     lines = r.output.strip().splitlines()
     assert lines[0].startswith("todo  vae-grid25-s0-") and "4 sampler settings" in lines[1]
     assert "2 runs, 2 to do" in lines[-1] and not any(tmp_path.iterdir())
+
+
+def test_a_pacgan_protocol_run_trains_raw_coordinates_and_records_it(tmp_path):
+    r = CliRunner().invoke(cli, ["run", "--model", "gan", "--dataset", "pacgan-ring", "--no-standardise",
+                                 "--set", "arch=pacgan", "--set", "pack=2", "--batch-size", "200", "--steps", "3",
+                                 "--n-eval", "100", "--no-progress", "--results", str(tmp_path)])
+    assert r.exit_code == 0, r.output + r.stderr
+    row = load_leaderboard(tmp_path).iloc[-1]
+    assert row["modes_total"] == 8 and not row["standardise"] and row["hp_arch"] == "pacgan" and row["hp_pack"] == 2
+
+
+def test_paper_cifar10_networks_have_the_papers_sizes():
+    """Counted on the meta device (nothing allocated): DDPM's CIFAR-10 net is Ho et al.'s 35.7M; DDGAN's
+    D is sized at the official D/G ratio (12.7M / 48.4M). (Its G is genbench's U-Net, 50.5M, not NCSN++.)"""
+    import torch
+    from genbench.data import dataset_shape
+    from models import MODELS
+    sizes = {}
+    for cfg in plan("paper-cifar10", [0]):
+        with torch.device("meta"):
+            model = MODELS[cfg.model](cfg.hparams, dataset_shape(cfg.dataset))
+        sizes.update({(cfg.model, n): sum(p.numel() for p in m.parameters()) for n, m in model.named_children()})
+    assert abs(sizes["ddpm", "eps_net"] / 35.7e6 - 1) < 0.02
+    assert 0.2 < sizes["ddgan", "discriminator"] / sizes["ddgan", "generator"] <= 12.7 / 48.4

@@ -47,6 +47,8 @@ _TOY = {
     "grid25": (partial(toy.mixture, toy.grid25_means(), 0.05), toy.grid25_means(), 0.05),
     "ring8": (partial(toy.mixture, toy.ring8_means(), 0.02), toy.ring8_means(), 0.02),
     "swissroll": (toy.swissroll, None, None),
+    # PacGAN's 2D-ring (Lin et al. 2018, §5.1): radius 1, σ 0.01 (its 2D-grid is grid25)
+    "pacgan-ring": (partial(toy.mixture, toy.ring8_means(1.0), 0.01), toy.ring8_means(1.0), 0.01),
 }
 _VISION = {"mnist": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32)}   # name -> (channels, size)
 STACKED = {"stacked-digits": "digits", "stacked-mnist": "mnist"}   # name -> base dataset
@@ -83,7 +85,8 @@ def check_name(name: str) -> None:
 
 
 def get_dataset(name: str, n_reference: int | None = None, data_seed: int = 0, image_size: int | None = None,
-                root: Path | None = None, download: bool = False, file: str | None = None) -> Dataset:
+                root: Path | None = None, download: bool = False, file: str | None = None,
+                standardise: bool = True) -> Dataset:
     """The named dataset (or the user's .npz `file`, named by `files.file_dataset_name`). The data
     seed is fixed and separate from the run seed, so every model sees the same data; train and
     reference never share a sample. `n_reference` defaults to the dataset's evaluation size and
@@ -91,10 +94,11 @@ def get_dataset(name: str, n_reference: int | None = None, data_seed: int = 0, i
     n_reference = n_reference or default_n(name)
     if file is not None:
         arrays = files.read_npz(file)
-        return points(name, *files.split(arrays, n_reference, data_seed), arrays.get("modes"), arrays.get("sigma"))
+        return points(name, *files.split(arrays, n_reference, data_seed), arrays.get("modes"), arrays.get("sigma"),
+                      standardise)
     check_name(name)
     if name in _TOY:
-        return _toy(name, n_reference, data_seed)
+        return _toy(name, n_reference, data_seed, standardise)
     if name in STACKED:
         return _stacked(name, n_reference, data_seed, image_size, root, download)
     x_tr, y_tr, x_ref, y_ref = _base_splits(name, data_seed, root, download)
@@ -104,16 +108,19 @@ def get_dataset(name: str, n_reference: int | None = None, data_seed: int = 0, i
                    reference_labels=y_ref[keep], num_classes=10)
 
 
-def _toy(name, n_reference, data_seed) -> Dataset:
+def _toy(name, n_reference, data_seed, standardise=True) -> Dataset:
     draw, means, sigma = _TOY[name]
     g = torch.Generator().manual_seed(data_seed)
     train = draw(n=N_TRAIN, g=g)
     reference = draw(n=n_reference, g=g)
-    return points(name, train, reference, means, sigma)
+    return points(name, train, reference, means, sigma, standardise)
 
 
-def points(name, train, reference, means=None, sigma=None) -> Dataset:
-    """A 2-D dataset, standardised for the models by its training points' mean and overall std."""
+def points(name, train, reference, means=None, sigma=None, standardise=True) -> Dataset:
+    """A 2-D dataset, standardised for the models by its training points' mean and overall std
+    (unless a paper's protocol trains on raw coordinates: `standardise=False`)."""
+    if not standardise:
+        return Dataset(name, train, reference, means, sigma)
     shift = train.mean(0)
     scale = float((train - shift).square().sum(1).mean().div(2).sqrt())
     return Dataset(name, train, reference, means, sigma, shift=shift, scale=scale)

@@ -10,10 +10,10 @@ def grid25_means() -> torch.Tensor:
     return torch.cartesian_prod(axis, axis)
 
 
-def ring8_means() -> torch.Tensor:
-    """8 means evenly spaced on a circle of radius 2."""
+def ring8_means(radius: float = 2.0) -> torch.Tensor:
+    """8 means evenly spaced on a circle (radius 2; PacGAN's 2D-ring: 1)."""
     angle = torch.arange(8) * (2 * math.pi / 8)
-    return 2.0 * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+    return radius * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
 
 
 def mixture(means: torch.Tensor, sigma: float, n: int, g: torch.Generator) -> torch.Tensor:
