@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 
 from . import __version__
 from .config import RunConfig, settings
-from .data import dataset_shape, get_dataset
+from .data import dataset_shape, files, get_dataset
 from .evaluate import NonFiniteSamples, draw_samples, evaluate, sample_metrics
 from .plots import plot_samples
 from .results import append_row, atomic_write, check_writable, load_leaderboard, read_rows
@@ -145,8 +145,13 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
 
 
 def load_data(cfg: RunConfig):
-    return get_dataset(cfg.dataset, n_reference=cfg.n_eval, data_seed=cfg.data_seed, image_size=cfg.image_size,
-                       root=cfg.data_root, download=cfg.download, file=cfg.dataset_file, standardise=cfg.standardise)
+    try:
+        if cfg.dataset_file and files.file_dataset_name(cfg.dataset_file) != cfg.dataset:
+            raise ValueError(f"{cfg.dataset_file} has changed since this run was made from it (as {cfg.dataset})")
+        return get_dataset(cfg.dataset, n_reference=cfg.n_eval, data_seed=cfg.data_seed, image_size=cfg.image_size,
+                           root=cfg.data_root, download=cfg.download, file=cfg.dataset_file, standardise=cfg.standardise)
+    except ValueError as e:  # a user's .npz that moved or changed since the run was made
+        raise RunError(str(e)) from None
 
 
 def image_features(cfg: RunConfig, data, log=print, progress=True):

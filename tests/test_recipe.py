@@ -141,6 +141,11 @@ def test_a_users_npz_runs_and_is_named_by_its_content(tmp_path):
     b.write_bytes(a.read_bytes())
     r = invoke("run", "--model", "gan", "--dataset", str(b), "--results", str(tmp_path / "r"), *TINY)
     assert r.exit_code == 0 and "already in the leaderboard" in r.stderr
+    # a run's file edited afterwards is refused, not silently read as the run's data
+    run_dir = next((tmp_path / "r" / "runs").iterdir())
+    mixture_file(a, angle=0.5)
+    r = invoke("sample", "--run", str(run_dir), "--n", "10", "--out", str(tmp_path / "s.npy"))
+    assert r.exit_code != 0 and "has changed" in r.stderr and r.stderr.count("\n") == 1
     c = mixture_file(tmp_path / "mine2.npz", with_test=False)
     split = get_dataset("x", n_reference=10_000, file=str(c))
     assert len(split.train) == 1800 and len(split.reference) == 200  # the seeded 90/10 split
@@ -151,8 +156,9 @@ def test_a_users_npz_runs_and_is_named_by_its_content(tmp_path):
     ({"train": np.zeros((50, 3))}, "N×2"),
     ({"train": np.full((50, 2), np.nan)}, "NaN"),
     ({"train": np.zeros((5, 2))}, "at least 20"),
-    ({"train": np.zeros((50, 2)), "modes": np.zeros((3, 2))}, "go together"),
-    ({"train": np.zeros((50, 2)), "modes": np.zeros((3, 2)), "sigma": np.float64(-1)}, "positive"),
+    ({"train": np.ones((50, 2))}, "the same"),
+    ({"train": np.eye(50, 2), "modes": np.zeros((3, 2))}, "go together"),
+    ({"train": np.eye(50, 2), "modes": np.zeros((3, 2)), "sigma": np.float64(-1)}, "positive"),
     (None, "not a readable .npz"),
 ])
 def test_bad_npz_is_one_line_exit_2_and_nothing_written(tmp_path, arrays, needle):

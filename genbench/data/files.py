@@ -44,6 +44,8 @@ def read_npz(path: str) -> dict:
     out = {"train": _points(arrays, "train", path)}
     if len(out["train"]) < MIN_POINTS:
         raise ValueError(f"--dataset {path}: 'train' has {len(out['train'])} points, need at least {MIN_POINTS}")
+    if not (out["train"] != out["train"][0]).any():
+        raise ValueError(f"--dataset {path}: every 'train' point is the same; there is nothing to learn or standardise")
     if "test" in arrays:
         out["test"] = _points(arrays, "test", path)
     if ("modes" in arrays) != ("sigma" in arrays):
