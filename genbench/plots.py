@@ -21,8 +21,12 @@ def scatter_samples(samples: torch.Tensor, reference: torch.Tensor, path: Path, 
     fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
     ax.scatter(*reference[:5000].T, s=2, c="0.6", alpha=0.5, label="real (held-out)", rasterized=True)
     ax.scatter(*samples[:5000].T, s=2, c="tab:orange", alpha=0.6, label="generated", rasterized=True)
-    lim = float(reference.abs().max()) * 1.25
-    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="$x_1$", ylabel="$x_2$", title=title, aspect="equal")
+    # a square window on the real data (a user's data need not sit around the origin)
+    lo, hi = reference.min(0).values, reference.max(0).values
+    centre, half = (lo + hi) / 2, float((hi - lo).max()) * 0.625
+    ax.set(xlim=(centre[0] - half, centre[0] + half), ylim=(centre[1] - half, centre[1] + half),
+           xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
+    ax.set_title(title, fontsize=10, wrap=True)
     ax.legend(loc="upper right", markerscale=4, fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
