@@ -41,6 +41,8 @@ def parse_assignments(ctx, param, values) -> dict[str, str]:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", ctx, param)
+        if name.strip() in out:
+            raise click.BadParameter(f"{name.strip()} is set twice; give each hyperparameter once", ctx, param)
         out[name.strip()] = value.strip()
     return out
 

@@ -41,7 +41,7 @@ def _read(path: Path) -> tuple[list[str], list[dict]]:
     if not path.exists():
         return [], []
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a file saved by Excel starts with a BOM
             reader = csv.DictReader(f)
             header = reader.fieldnames or []
             rows = list(reader)
@@ -96,4 +96,4 @@ def load_leaderboard(results_dir: Path) -> pd.DataFrame:
     if not path.exists():
         raise LeaderboardError(f"no leaderboard at {path}")
     _read(path)
-    return pd.read_csv(path)
+    return pd.read_csv(path, encoding="utf-8-sig")

@@ -106,6 +106,7 @@ def test_dry_run_prints_the_config_and_writes_nothing(tmp_path):
     (["run", "--model", "ddpm", "--image-size", "16"], "--image-size applies to image datasets"),
     (["run", "--model", "ddpm", "--dataset", "digits", "--image-size", "4"], "--image-size"),
     (["run", "--model", "ddgan", "--set", "ema=1.5"], "ema must be in [0, 1)"),
+    (["run", "--model", "ddpm", "--set", "lr=1e-3", "--set", "lr=2e-3"], "lr is set twice"),
     (["sample", "--run", "no/such/run", "--out", "x.npy"], "does not exist"),
 ])
 def test_bad_input_is_one_line_exit_2_and_no_row(tmp_path, args, needle):

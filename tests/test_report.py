@@ -100,3 +100,12 @@ def test_report_before_any_model_finished_is_one_line(tmp_path):
     r = CliRunner().invoke(cli, ["report", "--results", str(tmp_path), "--out", str(tmp_path / "rep")])
     assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "no finished model run" in r.stderr
     assert not (tmp_path / "rep").exists()
+
+
+def test_a_leaderboard_saved_with_a_bom_still_loads(tmp_path):
+    """Excel saves UTF-8 CSV with a byte-order mark; the first column must still read as run_id."""
+    append_row(tmp_path, row("vae", 0, 1.0, T=""))
+    path = tmp_path / "leaderboard.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    append_row(tmp_path, row("gan", 0, 2.0, T=""))
+    assert list(load_leaderboard(tmp_path)["run_id"]) == ["vae-T-s0-10", "gan-T-s0-10"]
