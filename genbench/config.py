@@ -116,5 +116,7 @@ def settings(cfg: RunConfig) -> list[dict]:
     for sampler in cfg.samplers or [model.SAMPLERS[0]]:
         for steps in cfg.sample_steps or [None]:
             eta = cfg.eta if sampler == "ddim" else 0.0
-            out.append({"sampler": sampler, "steps": model.nfe(steps, sampler, eta), "eta": eta})
+            setting = {"sampler": sampler, "steps": model.nfe(steps, sampler, eta), "eta": eta}
+            if setting not in out:  # `--sample-steps 5,5` is one setting, one row (not two "seeds")
+                out.append(setting)
     return out

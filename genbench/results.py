@@ -22,6 +22,17 @@ class LeaderboardError(RuntimeError):
     pass
 
 
+def _file_mode(path: Path) -> int:
+    """The mode `path` keeps: its own if it exists, else what the umask gives a new file (results
+    folders are shared; mkstemp's private 0600 must not leak into them)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`:
     readers see the old file or the new one, never a torn write."""
@@ -31,6 +42,7 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -210,3 +210,5 @@ def test_a_sampler_sweep_is_one_trained_model_and_one_row_per_setting(tmp_path):
     assert len(board) == 6 and set(board[board["eta"] == 1]["sample_steps"]) == {5, 10}
     r = invoke(*base, "--sampler", "ddim", "--sample-steps", "20")
     assert r.exit_code == 0 and "already in the leaderboard" in r.stderr and len(runs(tmp_path)) == 6
+    r = invoke(*base, "--sampler", "ddim,ddim", "--sample-steps", "3,3")  # a repeated setting is one row
+    assert r.exit_code == 0 and len(runs(tmp_path)) == 7

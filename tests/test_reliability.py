@@ -229,3 +229,15 @@ def test_out_of_range_options(tmp_path, args, needle):
     r = invoke("run", "--model", "ddpm", *args, "--results", str(tmp_path))
     one_line_error(r, needle, code=2)
     assert not any(tmp_path.iterdir())
+
+
+def test_written_files_keep_their_mode_or_take_the_umasks(tmp_path):
+    """Atomic writes go through a private (0600) temporary file; the result must not stay private."""
+    append_row(tmp_path, {c: "x" for c in COLUMNS})
+    path = tmp_path / "leaderboard.csv"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    path.chmod(0o664)
+    append_row(tmp_path, {c: "y" for c in COLUMNS})
+    assert path.stat().st_mode & 0o777 == 0o664
