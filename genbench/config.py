@@ -98,8 +98,12 @@ def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments:
         kind = torch.device(device).type
     except RuntimeError:
         raise ValueError(f"--device {device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
+    if kind not in ("cpu", "cuda", "mps"):  # meta, xla, ... cannot train and sample here
+        raise ValueError(f"--device {device}: genbench runs on cpu, cuda[:i] or mps")
     if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {device}: no CUDA device is available here")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {device}: no MPS device is available here")
     cfg = RunConfig(model, dataset, seed, hparams, n_eval=n_eval or default_n(dataset),
                     sample_batch=sample_batch or (100 if len(shape) == 3 else 1000), samplers=samplers,
                     sample_steps=sample_steps, eta=eta, image_size=image_size, device=device,

@@ -102,6 +102,7 @@ def test_dry_run_prints_the_config_and_writes_nothing(tmp_path):
     (["run", "--model", "ddpm", "--sample-steps", "50,x"], "comma-separated"),
     (["run", "--model", "ddpm", "--sample-steps", "50,0"], "values must be >= 1"),
     (["run", "--model", "vae", "--device", "banana"], "device"),
+    (["run", "--model", "vae", "--device", "meta"], "cpu, cuda[:i] or mps"),
     (["run", "--model", "ddpm", "--set", "T=0"], "T must be positive"),
     (["run", "--model", "ddpm", "--image-size", "16"], "--image-size applies to image datasets"),
     (["run", "--model", "ddpm", "--dataset", "digits", "--image-size", "4"], "--image-size"),
