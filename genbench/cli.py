@@ -1,5 +1,6 @@
 """The `genbench` command line: parses, calls, prints. Bad input is one line on stderr, exit 2."""
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -13,11 +14,22 @@ from .results import LeaderboardError
 from models import MODELS
 
 
+class Terminated(Exception):
+    """SIGTERM (a scheduler's or `kill`'s stop): unwinds like Ctrl-C, so nothing is half-written."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 class Cli(click.Group):
-    """A group whose errors are a single `genbench: error: ...` line instead of usage and traceback."""
+    """A group whose errors are a single `genbench: error: ...` line instead of usage and traceback.
+    Ctrl-C exits 130 and SIGTERM 143 (128 + the signal), each with one line; a run keeps its last
+    checkpoint, and the same command resumes it."""
 
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
+        signal.signal(signal.SIGTERM, _on_sigterm)
         try:
             rv = super().main(args, prog_name or "genbench", standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as e:
@@ -32,6 +44,9 @@ class Cli(click.Group):
         except click.Abort:
             click.echo("genbench: aborted", err=True)
             sys.exit(130)
+        except Terminated:
+            click.echo("genbench: terminated (SIGTERM); the last checkpoint is kept, the same command resumes", err=True)
+            sys.exit(143)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -46,30 +46,46 @@ def one_line_error(r, needle, code=1):
     assert "Traceback" not in r.output + r.stderr
 
 
-def test_sigkill_then_resume_is_bit_identical(tmp_path):
+@pytest.mark.parametrize("model", ["gan", "ddgan"])  # DDGAN: an EMA, a lazy regulariser and a rate schedule
+def test_sigkill_then_resume_is_bit_identical(tmp_path, model):
     full, killed = tmp_path / "full", tmp_path / "killed"
-    assert genbench(*GAN_RUN, "--results", str(full)).wait() == 0
-    p = genbench(*GAN_RUN, "--results", str(killed))
+    command = [*GAN_RUN[:2], model, *GAN_RUN[3:]]
+    if model == "ddgan":
+        command += ["--set", "lazy_reg=3"]
+    assert genbench(*command, "--results", str(full)).wait() == 0
+    p = genbench(*command, "--results", str(killed))
     ckpts = killed / "runs"
     while not list(ckpts.glob("*/checkpoint.pt")) and p.poll() is None:
         time.sleep(0.01)
-    time.sleep(random.uniform(0, 0.3))
+    time.sleep(random.Random(STEPS).uniform(0, 0.3))  # seeded: a failure can be replayed
     p.send_signal(signal.SIGKILL)
     assert p.wait() == -signal.SIGKILL
     (ckpt,) = ckpts.glob("*/checkpoint.pt")
     assert torch.load(ckpt, weights_only=True)["step"] < STEPS, "killed too late to test anything"
     assert runs(killed).empty  # only the real-data floor row, written before training
-    r = genbench(*GAN_RUN, "--results", str(killed))
+    r = genbench(*command, "--results", str(killed))
     out, err = r.communicate()
     assert r.returncode == 0 and "resuming" in err, err
     a = torch.load(next((full / "runs").glob("*/checkpoint.pt")), weights_only=True)
     b = torch.load(ckpt, weights_only=True)
-    for key in ("model", "optimizers"):
+    for key in ("model", "optimizers") + (("ema",) if model == "ddgan" else ()):
         flat_a, flat_b = _tensors(a[key]), _tensors(b[key])
         assert flat_a.keys() == flat_b.keys() and all(torch.equal(flat_a[k], flat_b[k]) for k in flat_a)
     row_a, row_b = runs(full).iloc[0], runs(killed).iloc[0]
     for col in ["fd", "precision", "recall", "density", "coverage", "modes", "hq", "kl", "run_id"]:
         assert row_a[col] == row_b[col], col
+
+
+def test_sigterm_is_one_line_exit_143_and_keeps_the_checkpoint(tmp_path):
+    p = genbench(*GAN_RUN[:4], "1000000", *GAN_RUN[5:], "--results", str(tmp_path))
+    while not list((tmp_path / "runs").glob("*/checkpoint.pt")) and p.poll() is None:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate()
+    assert p.returncode == 143 and "Traceback" not in err, err  # before it: the floor row's progress line
+    assert err.strip().splitlines()[-1] == "genbench: terminated (SIGTERM); the last checkpoint is kept, the same command resumes"
+    (ckpt,) = (tmp_path / "runs").glob("*/checkpoint.pt")
+    assert torch.load(ckpt, weights_only=True)["step"] >= 20 and runs(tmp_path).empty
 
 
 def _tensors(tree, prefix=""):
