@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import torch
 
+from . import first_line
 from .config import make_config
 from .data import DATASETS
 from .metrics import METRICS
@@ -121,7 +122,7 @@ def run(model, dataset, seed, steps, batch_size, assignments, results_dir, check
     try:
         cfg = make_config(model, dataset, seed, assignments, **options)
     except ValueError as e:
-        raise click.UsageError(str(e).splitlines()[0]) from None
+        raise click.UsageError(first_line(e)) from None
     if dry_run:
         click.echo(json.dumps(cfg.to_dict(), indent=2))
         return
@@ -201,7 +202,7 @@ def suite(name, seeds, workers, results_dir, device, dry_run):
             return
         failures = run_suite(cfgs, results_dir, workers, log=lambda m: click.echo(m, err=True))
     except (ValueError, OSError, LeaderboardError, RunError, DataError) as e:
-        raise click.ClickException(str(e).splitlines()[0]) from None
+        raise click.ClickException(first_line(e)) from None
     if failures:
         raise click.ClickException(f"{len(failures)} run(s) failed: " + "; ".join(failures))
     click.echo(f"suite {name} complete in {results_dir / 'leaderboard.csv'}; `genbench report --results {results_dir}` next")
@@ -242,7 +243,7 @@ def report(results_dir, out):
     try:
         names = make_report(results_dir, out, log=lambda m: click.echo(m, err=True))
     except (OSError, LeaderboardError, RunError) as e:
-        raise click.ClickException(str(e).splitlines()[0]) from None
+        raise click.ClickException(first_line(e)) from None
     click.echo(f"report in {out}: {', '.join(names)}")
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from filelock import FileLock, Timeout
 
-from . import __version__
+from . import __version__, first_line
 from .config import RunConfig, settings
 from .data import dataset_shape, files, get_dataset
 from .evaluate import NonFiniteSamples, draw_samples, evaluate, sample_metrics
@@ -85,7 +85,7 @@ def load_checkpoint(path: Path) -> dict:
     except OSError as e:
         raise RunError(f"cannot read {path}: {e.strerror or e}") from None
     except (RuntimeError, EOFError, ValueError) as e:
-        raise RunError(f"{path} is not a readable checkpoint (corrupt or truncated: {str(e).splitlines()[0]})") from None
+        raise RunError(f"{path} is not a readable checkpoint (corrupt or truncated: {first_line(e)})") from None
     if not isinstance(state, dict) or not {"config", "model", "step"} <= state.keys():
         raise RunError(f"{path} is not a genbench checkpoint")
     return state
@@ -103,7 +103,7 @@ def restore(model, ema, state: dict, cfg: RunConfig, path: Path) -> None:
         for k, opt in model.opts.items():
             opt.load_state_dict(state["optimizers"][k])
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
-        detail = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), str(e).splitlines()[0])
+        detail = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), first_line(e))
         raise RunError(f"{path} does not fit this {cfg.model} ({detail})") from None
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from . import first_line
 from .config import RunConfig, make_config, settings
 from .runner import done_settings, run_name
 from models import MODELS
@@ -114,6 +115,6 @@ def run_suite(cfgs: list[RunConfig], results_dir: Path, workers: int = 1, log=pr
             try:
                 log(f"[{i}/{len(todo)}] {job.result()} done")
             except Exception as e:  # one failed run must not stop the others
-                failures.append(f"{jobs[job]}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+                failures.append(f"{jobs[job]}: {first_line(e)}")
                 log(f"[{i}/{len(todo)}] {failures[-1]}")
     return failures

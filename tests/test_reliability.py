@@ -186,6 +186,12 @@ def test_truncated_checkpoint(gan_run, tmp_path):
     one_line_error(invoke("sample", "--run", str(run_dir), "--out", str(tmp_path / "s.npy")), "corrupt or truncated")
 
 
+def test_zero_byte_checkpoint(gan_run, tmp_path):
+    run_dir = copy_run(gan_run, tmp_path)
+    (run_dir / "checkpoint.pt").write_bytes(b"")
+    one_line_error(invoke("sample", "--run", str(run_dir), "--out", str(tmp_path / "s.npy")), "checkpoint")
+
+
 def test_checkpoint_of_another_model(gan_run, tmp_path):
     run_dir = copy_run(gan_run, tmp_path)
     cfg = json.loads((run_dir / "config.json").read_text())

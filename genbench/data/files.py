@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import first_line
+
 MIN_POINTS = 20
 
 
@@ -38,7 +40,7 @@ def read_npz(path: str) -> dict:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError) as e:  # missing, not a zip, pickled objects, truncated
-        raise ValueError(f"--dataset {path}: not a readable .npz file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        raise ValueError(f"--dataset {path}: not a readable .npz file ({first_line(e)})") from None
     if "train" not in arrays:
         raise ValueError(f"--dataset {path}: no 'train' array (found: {', '.join(arrays) or 'none'})")
     out = {"train": _points(arrays, "train", path)}
