@@ -1,4 +1,5 @@
 """Figures for one run: generated points over the real data (2-D), or a grid of images."""
+import io
 from pathlib import Path
 
 import matplotlib
@@ -7,6 +8,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
+
+from .results import atomic_write  # noqa: E402
+
+
+def save_figure(fig, path: Path) -> None:
+    """Render to memory, then write atomically: a full disk leaves no truncated picture."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+    atomic_write(Path(path), buf.getvalue())
 
 
 def plot_samples(samples: torch.Tensor, reference: torch.Tensor, path: Path, title: str) -> None:
@@ -29,8 +40,7 @@ def scatter_samples(samples: torch.Tensor, reference: torch.Tensor, path: Path, 
     ax.set_title(title, fontsize=10, wrap=True)
     ax.legend(loc="upper right", markerscale=4, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def image_grid(samples: torch.Tensor, path: Path, title: str, n: int = 64) -> None:
@@ -40,5 +50,4 @@ def image_grid(samples: torch.Tensor, path: Path, title: str, n: int = 64) -> No
     ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
     ax.set(title=title, xticks=[], yticks=[])
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)

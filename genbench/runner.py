@@ -282,9 +282,12 @@ def write_samples(cfg: RunConfig, model, n: int, seed: int, out: Path) -> None:
     data = None if samples.dim() > 2 else load_data(cfg)  # 2-D: standardised -> data space; images need no data
     if data is not None:
         samples = data.to_data(samples)
-    if out.suffix == ".pt":
-        torch.save(samples, out)
-    elif out.suffix == ".npy":
-        np.save(out, samples.numpy())
-    else:
-        plot_samples(samples, data.reference if data else None, out, f"{cfg.model} on {cfg.dataset}: {n} samples")
+    try:  # serialised in memory, then written atomically: nothing half-written, even on a full disk
+        if out.suffix in (".pt", ".npy"):
+            buf = io.BytesIO()
+            torch.save(samples, buf) if out.suffix == ".pt" else np.save(buf, samples.numpy())
+            atomic_write(out, buf.getvalue())
+        else:
+            plot_samples(samples, data.reference if data else None, out, f"{cfg.model} on {cfg.dataset}: {n} samples")
+    except OSError as e:
+        raise RunError(f"cannot write {out}: {e.strerror or e}") from None

@@ -186,6 +186,16 @@ def test_truncated_checkpoint(gan_run, tmp_path):
     one_line_error(invoke("sample", "--run", str(run_dir), "--out", str(tmp_path / "s.npy")), "corrupt or truncated")
 
 
+@pytest.mark.parametrize("suffix", [".npy", ".pt", ".png"])
+def test_a_full_disk_leaves_no_half_written_sample_file(gan_run, tmp_path, monkeypatch, suffix):
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(results_mod.os, "replace", full_disk)
+    out = tmp_path / f"s{suffix}"
+    one_line_error(invoke("sample", "--run", str(gan_run), "--out", str(out)), f"cannot write {out}: No space left")
+    assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary
+
+
 def test_zero_byte_checkpoint(gan_run, tmp_path):
     run_dir = copy_run(gan_run, tmp_path)
     (run_dir / "checkpoint.pt").write_bytes(b"")
