@@ -115,7 +115,8 @@ def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments:
 def settings(cfg: RunConfig) -> list[dict]:
     """Every sampler setting to evaluate, resolved to explicit values: [{sampler, steps, eta}];
     an unknown sampler or out-of-range steps raise ValueError."""
-    model = MODELS[cfg.model](cfg.hparams, dataset_shape(cfg.dataset, cfg.image_size))
+    with torch.device("meta"):  # the family resolves its settings; no weights are allocated (hidden=2e6 is fine)
+        model = MODELS[cfg.model](cfg.hparams, dataset_shape(cfg.dataset, cfg.image_size))
     out = []
     for sampler in cfg.samplers or [model.SAMPLERS[0]]:
         for steps in cfg.sample_steps or [None]:

@@ -86,6 +86,9 @@ def test_dry_run_prints_the_config_and_writes_nothing(tmp_path):
     r = invoke("run", "--model", "ddpm", "--set", "schedule=cosine", "--results", str(tmp_path), "--dry-run")
     assert r.exit_code == 0 and '"schedule": "cosine"' in r.output
     assert not any(tmp_path.iterdir())
+    # validation builds nothing: a 2M-wide GAN (16 TB of weights) is a config, not an allocation
+    r = invoke("run", "--model", "gan", "--set", "hidden=2000000", "--results", str(tmp_path), "--dry-run")
+    assert r.exit_code == 0 and '"hidden": 2000000' in r.output
 
 
 @pytest.mark.parametrize("args, needle", [
