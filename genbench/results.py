@@ -89,6 +89,9 @@ def append_row(results_dir: Path, row: dict, unique: bool = False) -> bool:
     Returns whether the row was written."""
     path = Path(results_dir) / LEADERBOARD
     with FileLock(str(path) + ".lock"):
+        # leaderboard temporaries are only written under this lock: any found now is a dead writer's
+        for stale in path.parent.glob(f".{LEADERBOARD}.*.tmp"):
+            stale.unlink(missing_ok=True)
         header, rows = _read(path)
         if unique and any(r["run_id"] == row["run_id"] for r in rows):
             return False

@@ -263,6 +263,14 @@ def test_out_of_range_options(tmp_path, args, needle):
     assert not any(tmp_path.iterdir())
 
 
+def test_a_killed_appenders_temporary_is_removed_by_the_next_append(tmp_path):
+    append_row(tmp_path, {c: "x" for c in COLUMNS})
+    stale = tmp_path / ".leaderboard.csv.k1ll3d.tmp"  # what SIGKILL mid-append leaves
+    stale.write_bytes(b"x" * 1000)
+    append_row(tmp_path, {c: "y" for c in COLUMNS})
+    assert not stale.exists() and len(load_leaderboard(tmp_path)) == 2
+
+
 def test_written_files_keep_their_mode_or_take_the_umasks(tmp_path):
     """Atomic writes go through a private (0600) temporary file; the result must not stay private."""
     append_row(tmp_path, {c: "x" for c in COLUMNS})
