@@ -74,11 +74,14 @@ def read_rows(results_dir: Path) -> tuple[list[str], list[dict]]:
 
 
 def check_writable(results_dir: Path) -> None:
-    """Fail now, before any training, if results cannot be written there."""
-    results_dir = Path(results_dir)
+    """Fail now, before any training, if results cannot be written there; creates nothing (the
+    folder is made when the first result is written)."""
+    results_dir = Path(results_dir).absolute()
+    existing = next(p for p in (results_dir, *results_dir.parents) if p.exists())
     try:
-        results_dir.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=results_dir).close()
+        if not existing.is_dir():
+            raise NotADirectoryError(20, f"{existing} is not a folder")
+        tempfile.TemporaryFile(dir=existing).close()
     except OSError as e:
         raise LeaderboardError(f"cannot write results to {results_dir}: {e.strerror or e}") from None
 

@@ -91,11 +91,15 @@ def load_checkpoint(path: Path) -> dict:
     return state
 
 
-def restore(model, ema, state: dict, cfg: RunConfig, path: Path) -> None:
-    """Load weights and optimiser states, or say which model and shapes disagree."""
-    theirs = state["config"].get("model")
+def check_model(state: dict, cfg: RunConfig, path: Path) -> None:
+    theirs = state["config"].get("model") if isinstance(state["config"], dict) else None
     if theirs != cfg.model:
         raise RunError(f"{path} holds a {theirs} model, not {cfg.model}")
+
+
+def restore(model, ema, state: dict, cfg: RunConfig, path: Path) -> None:
+    """Load weights and optimiser states, or say which model and shapes disagree."""
+    check_model(state, cfg, path)
     try:
         model.load_state_dict(state["model"])
         if ema is not None:
@@ -135,6 +139,9 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
         raise RunError(f"nothing to resume: no checkpoint in {run_dir}")
     data = load_data(cfg)   # before the run folder exists: missing data leaves nothing behind
     features = image_features(cfg, data, log, progress)
+    if (run_dir / CHECKPOINT).exists():  # a damaged or foreign checkpoint stops the run before anything is written
+        check_model(load_checkpoint(run_dir / CHECKPOINT), cfg, run_dir / CHECKPOINT)
+    results_dir.mkdir(parents=True, exist_ok=True)
     real_floor(cfg, data, features, results_dir, log)
     run_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -196,6 +196,23 @@ def test_a_full_disk_leaves_no_half_written_sample_file(gan_run, tmp_path, monke
     assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary
 
 
+@pytest.mark.parametrize("damage", ["truncate", "other model"])
+def test_a_bad_checkpoint_stops_the_run_before_anything_is_written(gan_run, tmp_path, damage):
+    """Not the floor row, not config.json: the results folder is as it was."""
+    run_dir = copy_run(gan_run, tmp_path / "r" / "runs")
+    ckpt = run_dir / "checkpoint.pt"
+    if damage == "truncate":
+        ckpt.write_bytes(ckpt.read_bytes()[:100])
+    else:
+        state = torch.load(ckpt, weights_only=True)
+        state["config"]["model"] = "vae"
+        torch.save(state, ckpt)
+    (run_dir / "config.json").unlink()
+    r = invoke("run", "--model", "gan", "--steps", "3", *TINY, "--results", str(tmp_path / "r"))
+    one_line_error(r, "corrupt or truncated" if damage == "truncate" else "holds a vae model, not gan")
+    assert not (run_dir / "config.json").exists() and not (tmp_path / "r" / "leaderboard.csv").exists()
+
+
 def test_zero_byte_checkpoint(gan_run, tmp_path):
     run_dir = copy_run(gan_run, tmp_path)
     (run_dir / "checkpoint.pt").write_bytes(b"")
