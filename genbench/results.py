@@ -86,17 +86,20 @@ def check_writable(results_dir: Path) -> None:
         raise LeaderboardError(f"cannot write results to {results_dir}: {e.strerror or e}") from None
 
 
-def append_row(results_dir: Path, row: dict, unique: bool = False) -> bool:
+def append_row(results_dir: Path, row: dict, unique: tuple[str, ...] = ()) -> bool:
     """Append one row to results_dir/leaderboard.csv; concurrent writers serialise on a lock file.
-    With `unique`, a row whose run_id is already there is not added (checked under the lock).
+    A row that agrees with one already there on every `unique` column (e.g. run_id and the sampler
+    setting) is not added: checked under the lock, so two processes never both add it.
     Returns whether the row was written."""
     path = Path(results_dir) / LEADERBOARD
+    path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         # leaderboard temporaries are only written under this lock: any found now is a dead writer's
         for stale in path.parent.glob(f".{LEADERBOARD}.*.tmp"):
             stale.unlink(missing_ok=True)
         header, rows = _read(path)
-        if unique and any(r["run_id"] == row["run_id"] for r in rows):
+        key = ["" if row.get(c) is None else str(row[c]) for c in unique]  # as the CSV writer writes them
+        if unique and any([r.get(c, "") for c in unique] == key for r in rows):
             return False
         header = header or list(COLUMNS)
         header += [c for c in row if c not in header]

@@ -146,6 +146,12 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(run_dir / ".lock"), timeout=0):
+            done = done_settings(results_dir, run_id)  # again, under the lock: another process may have added some
+            todo = [s for s in todo if _key(*s.values()) not in done]
+            if not todo:
+                log(f"{run_id} was finished by another process meanwhile")
+                board = load_leaderboard(results_dir)
+                return board[board["run_id"] == run_id].to_dict("records")
             return _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every)
     except Timeout:
         raise RunError(f"{run_id} is being run by another process") from None
@@ -204,7 +210,7 @@ def real_floor(cfg: RunConfig, data, features, results_dir: Path, log=print) -> 
            **sample_metrics(real, data, features), **cols, "config_hash": run_id.rsplit("-", 1)[1],
            "genbench_version": __version__, "git_commit": git_commit(), "torch_version": torch.__version__,
            "device": "cpu", "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-    if append_row(results_dir, row, unique=True):  # parallel runs may both have computed it
+    if append_row(results_dir, row, unique=("run_id",)):  # parallel runs may both have computed it
         log(f"real-data floor for {cfg.dataset} ({cols['feature_extractor']}, n={cols['n_samples']}) added to the leaderboard")
 
 
@@ -265,7 +271,8 @@ def _evaluate_one(cfg, data, features, model, row, setting, run_dir, results_dir
             log(f"{cfg.model} diverged: {e}")
             row["status"] = "diverged"
     row["timestamp"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    append_row(results_dir, row)
+    if not append_row(results_dir, row, unique=("run_id", "sampler", "sample_steps", "eta")):
+        log(f"{row['run_id']} ({name}, {steps} steps) was added by another process meanwhile; not added twice")
     return row
 
 

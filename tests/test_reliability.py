@@ -280,6 +280,17 @@ def test_out_of_range_options(tmp_path, args, needle):
     assert not any(tmp_path.iterdir())
 
 
+def test_an_evaluation_already_in_the_leaderboard_is_not_appended_again(tmp_path):
+    """The race of two processes that both computed the same (run, sampler setting): under the
+    lock, the second append sees the first and adds nothing."""
+    row = {**{c: "" for c in COLUMNS}, "run_id": "gan-x", "model": "gan", "dataset": "grid25", "seed": 0,
+           "status": "ok", "config_hash": "h", "sampler": "generator", "sample_steps": 1, "eta": 0.0}
+    key = ("run_id", "sampler", "sample_steps", "eta")
+    assert append_row(tmp_path, row, unique=key) and not append_row(tmp_path, dict(row), unique=key)
+    assert append_row(tmp_path, {**row, "eta": 0.5}, unique=key)  # another setting of the run is new
+    assert len(load_leaderboard(tmp_path)) == 2
+
+
 def test_a_killed_appenders_temporary_is_removed_by_the_next_append(tmp_path):
     append_row(tmp_path, {c: "x" for c in COLUMNS})
     stale = tmp_path / ".leaderboard.csv.k1ll3d.tmp"  # what SIGKILL mid-append leaves
