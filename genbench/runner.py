@@ -28,6 +28,7 @@ from .train import Diverged, rng_state, seed_everything, set_rng_state, train
 from models import MODELS
 
 CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_KEYS = ("config", "step", "train_sec", "model", "ema", "optimizers", "rng")
 
 
 class RunError(RuntimeError):
@@ -79,15 +80,22 @@ def load_checkpoint(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "Weights only load failed" in str(e):
+        if "GLOBAL" in str(e):  # the weights-only unpickler met a Python object it will not build
             raise RunError(f"{path} refused: it holds pickled Python objects, not only tensors; nothing of it was run") from None
-        raise RunError(f"{path} is not a torch checkpoint (corrupt or truncated)") from None
+        raise RunError(f"{path} is not a torch checkpoint (corrupt, truncated or another kind of file)") from None
     except OSError as e:
         raise RunError(f"cannot read {path}: {e.strerror or e}") from None
     except (RuntimeError, EOFError, ValueError) as e:
         raise RunError(f"{path} is not a readable checkpoint (corrupt or truncated: {first_line(e)})") from None
-    if not isinstance(state, dict) or not {"config", "model", "step"} <= state.keys():
+    if not isinstance(state, dict):
         raise RunError(f"{path} is not a genbench checkpoint")
+    missing = [k for k in CHECKPOINT_KEYS if k not in state]
+    if missing:
+        raise RunError(f"{path} is not a genbench checkpoint (missing {', '.join(missing)})")
+    if not isinstance(state["config"], dict) or not isinstance(state["optimizers"], dict):
+        raise RunError(f"{path} is damaged: its config and optimizers must be dictionaries")
+    if type(state["step"]) is not int or state["step"] < 0:
+        raise RunError(f"{path} is damaged: step {state['step']!r} is not a step count")
     return state
 
 
@@ -95,6 +103,18 @@ def check_model(state: dict, cfg: RunConfig, path: Path) -> None:
     theirs = state["config"].get("model") if isinstance(state["config"], dict) else None
     if theirs != cfg.model:
         raise RunError(f"{path} holds a {theirs} model, not {cfg.model}")
+
+
+def check_resumable(state: dict, cfg: RunConfig, path: Path) -> None:
+    """What a run resumed from `state` needs beyond the weights: its model, a step within the run,
+    random-number states of the right sizes. Checked before anything is written."""
+    check_model(state, cfg, path)
+    if state["step"] > cfg.hparams.steps:  # never an `ok` row for training that did not happen here
+        raise RunError(f"{path} is at step {state['step']}, past this run's {cfg.hparams.steps} steps")
+    rng, size = state["rng"], lambda t: t.numel() if isinstance(t, torch.Tensor) else None
+    if not (isinstance(rng, dict) and size(rng.get("torch")) == torch.get_rng_state().numel()
+            and size(rng.get("data")) == torch.Generator().get_state().numel()):
+        raise RunError(f"{path} has a damaged random-number state")
 
 
 def restore(model, ema, state: dict, cfg: RunConfig, path: Path) -> None:
@@ -140,7 +160,7 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
     data = load_data(cfg)   # before the run folder exists: missing data leaves nothing behind
     features = image_features(cfg, data, log, progress)
     if (run_dir / CHECKPOINT).exists():  # a damaged or foreign checkpoint stops the run before anything is written
-        check_model(load_checkpoint(run_dir / CHECKPOINT), cfg, run_dir / CHECKPOINT)
+        check_resumable(load_checkpoint(run_dir / CHECKPOINT), cfg, run_dir / CHECKPOINT)
     results_dir.mkdir(parents=True, exist_ok=True)
     real_floor(cfg, data, features, results_dir, log)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -221,8 +241,12 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
     path, start, prior_sec = run_dir / CHECKPOINT, 0, 0.0
     if path.exists():
         state = load_checkpoint(path)
+        check_resumable(state, cfg, path)
         restore(model, ema, state, cfg, path)
-        set_rng_state(state["rng"], data_rng)
+        try:
+            set_rng_state(state["rng"], data_rng)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise RunError(f"{path} has a damaged random-number state ({first_line(e)})") from None
         start, prior_sec = state["step"], state["train_sec"]
         log(f"reusing the trained {run_id}" if start == cfg.hparams.steps else f"resuming {run_id} from step {start}")
     atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2).encode())

@@ -213,6 +213,30 @@ def test_a_bad_checkpoint_stops_the_run_before_anything_is_written(gan_run, tmp_
     assert not (run_dir / "config.json").exists() and not (tmp_path / "r" / "leaderboard.csv").exists()
 
 
+@pytest.mark.parametrize("damage, needle", [
+    (lambda s: s.pop("rng"), "missing rng"),
+    (lambda s: s.pop("optimizers"), "missing optimizers"),
+    (lambda s: s.update(config=[1, 2]), "must be dictionaries"),
+    (lambda s: s.update(step=2.5), "not a step count"),
+    (lambda s: s.update(step=-1), "not a step count"),
+    (lambda s: s.update(step=10**6), "past this run's 3 steps"),
+    (lambda s: s["rng"].update(torch=torch.zeros(3, dtype=torch.uint8)), "random-number state"),
+])
+def test_structurally_wrong_checkpoints_are_one_line(gan_run, tmp_path, damage, needle):
+    run_dir = copy_run(gan_run, tmp_path / "r" / "runs")
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    damage(state)
+    torch.save(state, run_dir / "checkpoint.pt")
+    one_line_error(invoke("run", "--model", "gan", "--steps", "3", *TINY, "--results", str(tmp_path / "r")), needle)
+    assert not (tmp_path / "r" / "leaderboard.csv").exists()  # not even the floor row
+
+
+def test_random_bytes_are_not_a_torch_checkpoint(gan_run, tmp_path):
+    run_dir = copy_run(gan_run, tmp_path)
+    (run_dir / "checkpoint.pt").write_bytes(bytes(range(256)) * 8)
+    one_line_error(invoke("sample", "--run", str(run_dir), "--out", str(tmp_path / "s.npy")), "not a torch checkpoint")
+
+
 def test_zero_byte_checkpoint(gan_run, tmp_path):
     run_dir = copy_run(gan_run, tmp_path)
     (run_dir / "checkpoint.pt").write_bytes(b"")
