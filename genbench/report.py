@@ -357,12 +357,32 @@ def pacgan_table(board: pd.DataFrame) -> str | None:
 
 
 def report(results_dir: Path, out: Path, log=print) -> list[str]:
-    """Write every report file into `out`; returns their names."""
-    from .results import LeaderboardError, load_leaderboard
+    """Write every report file into `out`, built in a temporary folder beside it and moved into
+    place only when complete (a failure leaves the previous report, or none); returns their names."""
+    import shutil
+    import tempfile
+    from .results import LeaderboardError, load_leaderboard, umask
     board = load_leaderboard(results_dir)
     if not ((board["model"] != "real") & (board["status"] == "ok")).any():  # a suite's first minutes: the floor alone
         raise LeaderboardError(f"{results_dir / 'leaderboard.csv'} has no finished model run to report on yet")
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        names = _write_report(board, results_dir, build, log)
+        build.chmod(0o777 & ~umask())  # mkdtemp's folder is private; a report folder is shared like any other
+        old = out.with_name(build.name + ".old")
+        if out.exists():
+            out.rename(old)
+        build.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+        return names
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+
+
+def _write_report(board: pd.DataFrame, results_dir: Path, out: Path, log) -> list[str]:
     summary = summarize(board)
     summary.to_csv(out / "summary.csv", index=False)
     plain = tables(summary, out)

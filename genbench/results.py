@@ -16,10 +16,21 @@ COLUMNS = ["run_id", "timestamp", "model", "dataset", "seed", "steps", "status",
 # what a file must have to be read as a leaderboard (files from before a column was added still are)
 REQUIRED = ["run_id", "model", "dataset", "seed", "status", "config_hash"]
 LEADERBOARD = "leaderboard.csv"
+# the columns genbench computes with: empty, or a number (inf and nan included)
+NUMERIC = ["seed", "steps", "params", "train_sec", "nfe", "sample_steps", "eta", "sample_sec_per_1k", "sample_batch",
+           "fid", "fd_domain", "fd", "precision", "recall", "density", "coverage", "modes", "modes_total", "hq", "kl",
+           "n_samples", "image_size"]
 
 
 class LeaderboardError(RuntimeError):
     pass
+
+
+def umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _file_mode(path: Path) -> int:
@@ -28,9 +39,7 @@ def _file_mode(path: Path) -> int:
     try:
         return path.stat().st_mode & 0o777
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return 0o666 & ~umask()
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -65,6 +74,12 @@ def _read(path: Path) -> tuple[list[str], list[dict]]:
     for i, row in enumerate(rows, start=2):
         if None in row or None in row.values():
             raise LeaderboardError(f"{path} line {i} has {'too many' if None in row else 'too few'} fields")
+        for col in NUMERIC:
+            value = row.get(col) or ""
+            try:
+                value and float(value)
+            except ValueError:
+                raise LeaderboardError(f"{path} line {i}: {col} is {value!r}, not a number") from None
     return header, rows
 
 

@@ -120,9 +120,10 @@ def test_eight_concurrent_runs_leave_eight_rows(tmp_path):
 APPENDER = """
 import sys
 from genbench.results import append_row
-from genbench.results import COLUMNS
+from genbench.results import COLUMNS, NUMERIC
 for i in range(25):
-    append_row(sys.argv[1], {**{c: "x" for c in COLUMNS}, "run_id": f"{sys.argv[2]}-{i}", "extra_" + sys.argv[2]: i})
+    row = {c: "" if c in NUMERIC else "x" for c in COLUMNS}
+    append_row(sys.argv[1], {**row, "run_id": f"{sys.argv[2]}-{i}", "extra_" + sys.argv[2]: i})
 """
 
 
@@ -135,7 +136,7 @@ def test_concurrent_appends_from_processes_lose_nothing(tmp_path):
 
 
 def test_a_crash_mid_write_leaves_the_previous_file(tmp_path, monkeypatch):
-    row = {c: "x" for c in COLUMNS}
+    row = {c: "" if c in results_mod.NUMERIC else "x" for c in COLUMNS}
     append_row(tmp_path, row)
     before = (tmp_path / "leaderboard.csv").read_bytes()
 
@@ -275,6 +276,7 @@ def test_divergence_is_a_row_not_a_crash(tmp_path, monkeypatch):
     (lambda p: p.write_text(p.read_text().replace("run_id,", "", 1)), "missing columns: run_id"),
     (lambda p: p.write_text(p.read_text() + "garbage,1,2\n"), "too few fields"),
     (lambda p: p.write_text(p.read_text() + p.read_text().splitlines()[-1] + ",extra,fields\n"), "too many fields"),
+    (lambda p: p.write_text(p.read_text().replace(",ok,", ",ok,abc", 1)), "line 2: params is 'abc"),
 ])
 def test_damaged_leaderboard_stops_the_run_before_training(tmp_path, damage, needle):
     assert invoke("run", "--model", "vae", "--steps", "2", *TINY, "--results", str(tmp_path)).exit_code == 0
@@ -284,6 +286,21 @@ def test_damaged_leaderboard_stops_the_run_before_training(tmp_path, damage, nee
     r = invoke("run", "--model", "vae", "--steps", "2", "--seed", "1", *TINY, "--results", str(tmp_path))
     one_line_error(r, needle)
     assert board.read_bytes() == before and len(list((tmp_path / "runs").iterdir())) == 1
+
+
+def test_report_of_a_damaged_leaderboard_is_one_line_and_keeps_the_previous_report(tmp_path):
+    assert invoke("run", "--model", "vae", "--steps", "2", *TINY, "--results", str(tmp_path)).exit_code == 0
+    assert invoke("report", "--results", str(tmp_path), "--out", str(tmp_path / "rep")).exit_code == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "rep").iterdir()}
+    board = tmp_path / "leaderboard.csv"
+    lines = board.read_text().splitlines()
+    cols = lines[0].split(",")
+    fields = lines[-1].split(",")
+    fields[cols.index("sample_steps")] = "many"
+    board.write_text("\n".join([*lines, ",".join(fields)]) + "\n")
+    one_line_error(invoke("report", "--results", str(tmp_path), "--out", str(tmp_path / "rep")), "sample_steps is 'many'")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "rep").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".rep")) == []  # no build folder left
 
 
 def test_unwritable_results_folder(tmp_path):
@@ -316,20 +333,18 @@ def test_an_evaluation_already_in_the_leaderboard_is_not_appended_again(tmp_path
 
 
 def test_a_killed_appenders_temporary_is_removed_by_the_next_append(tmp_path):
-    append_row(tmp_path, {c: "x" for c in COLUMNS})
+    append_row(tmp_path, {"run_id": "x", "model": "gan"})
     stale = tmp_path / ".leaderboard.csv.k1ll3d.tmp"  # what SIGKILL mid-append leaves
     stale.write_bytes(b"x" * 1000)
-    append_row(tmp_path, {c: "y" for c in COLUMNS})
+    append_row(tmp_path, {"run_id": "y", "model": "gan"})
     assert not stale.exists() and len(load_leaderboard(tmp_path)) == 2
 
 
 def test_written_files_keep_their_mode_or_take_the_umasks(tmp_path):
     """Atomic writes go through a private (0600) temporary file; the result must not stay private."""
-    append_row(tmp_path, {c: "x" for c in COLUMNS})
+    append_row(tmp_path, {"run_id": "x", "model": "gan"})
     path = tmp_path / "leaderboard.csv"
-    umask = os.umask(0)
-    os.umask(umask)
-    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert path.stat().st_mode & 0o777 == 0o666 & ~results_mod.umask()
     path.chmod(0o664)
-    append_row(tmp_path, {c: "y" for c in COLUMNS})
+    append_row(tmp_path, {"run_id": "y", "model": "gan"})
     assert path.stat().st_mode & 0o777 == 0o664
