@@ -1,6 +1,9 @@
 """Declared grids of runs (models × datasets × training variants × seeds, each with its sampler
 settings), run resumably: a run whose every setting is in the leaderboard is skipped."""
+import ctypes
 import os
+import signal
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -98,9 +101,20 @@ def _run_one(cfg_dict: dict, results_dir: str) -> str:
     return run_name(cfg)
 
 
-def _share_cores(workers: int) -> None:
+def _init_worker(workers: int) -> None:
+    _die_with_parent()
     # parallel runs each with every core would oversubscribe the CPU (spinning OpenMP threads)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the suite process dies, even by SIGKILL, so no
+    orphan keeps training and holding its run's lock (elsewhere: a no-op)."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the suite died before the call: do not start orphaned
+            os._exit(1)
 
 
 def run_suite(cfgs: list[RunConfig], results_dir: Path, workers: int = 1, log=print) -> list[str]:
@@ -108,7 +122,7 @@ def run_suite(cfgs: list[RunConfig], results_dir: Path, workers: int = 1, log=pr
     todo = [c for c in cfgs if not is_done(c, results_dir)]
     log(f"{len(cfgs) - len(todo)} of {len(cfgs)} runs already in the leaderboard; {len(todo)} to go")
     failures = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_share_cores,
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(workers,)) as pool:
         jobs = {pool.submit(_run_one, c.to_dict(), str(results_dir)): run_name(c) for c in todo}
         for i, job in enumerate(as_completed(jobs), 1):

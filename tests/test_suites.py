@@ -1,4 +1,6 @@
 """Suites: the declared grids, resumability (skip what the leaderboard has) and parallel workers."""
+import sys
+
 import pytest
 from click.testing import CliRunner
 
@@ -78,3 +80,38 @@ def test_paper_cifar10_networks_have_the_papers_sizes():
         sizes.update({(cfg.model, n): sum(p.numel() for p in m.parameters()) for n, m in model.named_children()})
     assert abs(sizes["ddpm", "eps_net"] / 35.7e6 - 1) < 0.02
     assert 0.2 < sizes["ddgan", "discriminator"] / sizes["ddgan", "generator"] <= 12.7 / 48.4
+
+
+def _children(pid: int) -> list[int]:
+    import subprocess
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def _alive(pid: int) -> bool:
+    import os
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie is dead, only not yet reaped
+        return f.read().split(")")[-1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
+def test_a_suite_killed_with_sigkill_takes_its_workers_with_it(tmp_path):
+    import subprocess
+    import time
+    p = subprocess.Popen([sys.executable, "-m", "genbench", "suite", "toy", "--seeds", "0", "--workers", "2",
+                          "--results", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, workers = time.time() + 120, []
+    while time.time() < deadline and len(workers) < 2:  # the two workers (and a resource tracker)
+        time.sleep(0.5)
+        workers = _children(p.pid)
+    assert len(workers) >= 2, "the suite never started its workers"
+    p.kill()
+    p.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    assert not any(_alive(w) for w in workers)
