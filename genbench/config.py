@@ -62,8 +62,14 @@ def _coerce(field: dataclasses.Field, text: str):
         return None
     kind = next((a for a in args if a is not type(None)), field.type)
     if kind is bool:
-        return text.lower() in ("1", "true", "yes")
+        if text.lower() not in BOOLS:
+            raise ValueError(text)
+        return BOOLS[text.lower()]
     return kind(text)
+
+
+BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
 def override(hparams, assignments: dict[str, str]):
@@ -76,7 +82,10 @@ def override(hparams, assignments: dict[str, str]):
         try:
             changes[name] = _coerce(fields[name], text)
         except ValueError:
-            raise ValueError(f"bad value {text!r} for {name} ({fields[name].type})") from None
+            args = typing.get_args(fields[name].type)
+            kind = next((a for a in args if a is not type(None)), fields[name].type)
+            also = " or none" if type(None) in args else ""
+            raise ValueError(f"bad value {text!r} for {name}: it must be {KIND_NAMES.get(kind, kind)}{also}") from None
     return dataclasses.replace(hparams, **changes)
 
 

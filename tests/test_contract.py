@@ -87,3 +87,30 @@ def test_train_step_updates_every_player(name, data):
     assert len(players) >= 1
     for n, m in players.items():
         assert any(not torch.equal(b, p) for b, p in zip(before[n], m.parameters())), f"{name}: {n} did not change"
+
+
+def test_sampling_restores_the_mode_it_found():
+    model = fresh("gan", "digits")  # batch norm: eval and train modes sample differently
+    model.train()
+    sample(model)
+    assert model.training and all(m.training for m in model.modules())
+    model.eval()
+    sample(model)
+    assert not any(m.training for m in model.modules())
+
+
+def test_ema_update_averages_parameters_and_copies_buffers():
+    from genbench.train import ema_update
+    net, avg = torch.nn.BatchNorm1d(2), torch.nn.BatchNorm1d(2)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+        avg.weight.fill_(0.0)
+        net.running_mean.fill_(5.0)
+    ema_update(avg, net, decay=0.75)
+    assert torch.allclose(avg.weight, torch.full((2,), 0.25)) and torch.equal(avg.running_mean, net.running_mean)
+
+
+def test_set_parses_bools_and_none():
+    from genbench.config import override
+    cfg = override(MODELS["ddgan"].Config(), {"ema_warmup": "false", "ema": "none", "hflip": "yes"})
+    assert cfg.ema_warmup is False and cfg.ema is None and cfg.hflip is True
