@@ -78,8 +78,16 @@ def test_same_seed_same_row(tmp_path):
 def test_list_shows_models_datasets_metrics():
     r = invoke("list")
     assert r.exit_code == 0
-    for word in [*MODELS, "grid25", "ring8", "swissroll", "precision", "kl", "nfe"]:
-        assert word in r.output
+    from genbench.data import DATASETS
+    from genbench.metrics import METRICS
+    lines = r.output.splitlines()
+    for name, family in MODELS.items():  # each model with its real 2-D defaults
+        i = next(i for i, line in enumerate(lines) if line.split()[:1] == [name])
+        shown = dict(item.split("=") for item in lines[i + 1].split(":", 1)[1].strip().split(", "))
+        assert shown["steps"] == str(family.Config().steps) and shown["batch_size"] == str(family.Config().batch_size)
+    datasets = lines[lines.index("datasets:") + 1].strip()
+    assert all(d in datasets.split(", ") for d in DATASETS[:-1])
+    assert {line.split()[0] for line in lines[lines.index("metrics:") + 1:]} == set(METRICS)
 
 
 def test_dry_run_prints_the_config_and_writes_nothing(tmp_path):
