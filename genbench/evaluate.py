@@ -25,15 +25,22 @@ class _RowCounter:
             h.remove()
 
 
-def draw_samples(model, n: int, batch: int, seed: int, setting: dict | None = None) -> tuple[torch.Tensor, float]:
-    """n samples (on the CPU) drawn in batches from a seeded generator, and the counted NFE.
-    `setting` holds the sampler's keyword arguments (steps, sampler, eta)."""
+def sample_batches(model, n: int, batch: int, seed: int, setting: dict | None = None):
+    """n samples in batches (on the CPU) from one seeded generator: the same n samples whatever
+    consumes them, held all at once by nobody."""
     setting = setting or {}
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
+    for i in range(0, n, batch):
+        yield model.sample(min(batch, n - i), generator=g, **setting).cpu()
+
+
+def draw_samples(model, n: int, batch: int, seed: int, setting: dict | None = None) -> tuple[torch.Tensor, float]:
+    """n samples (on the CPU) drawn in batches from a seeded generator, and the counted NFE.
+    `setting` holds the sampler's keyword arguments (steps, sampler, eta)."""
     counter = _RowCounter(model)
     try:
-        chunks = [model.sample(min(batch, n - i), generator=g, **setting).cpu() for i in range(0, n, batch)]
+        chunks = list(sample_batches(model, n, batch, seed, setting))
     finally:
         counter.close()
     return torch.cat(chunks), counter.rows / n

@@ -33,7 +33,7 @@ def umask() -> int:
     return mask
 
 
-def _file_mode(path: Path) -> int:
+def file_mode(path: Path) -> int:
     """The mode `path` keeps: its own if it exists, else what the umask gives a new file (results
     folders are shared; mkstemp's private 0600 must not leak into them)."""
     try:
@@ -51,7 +51,7 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode(path))
+        os.chmod(tmp, file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -9,8 +9,11 @@ import datetime as dt
 import hashlib
 import io
 import json
+import math
+import os
 import pickle
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,9 +24,9 @@ from filelock import FileLock, Timeout
 from . import __version__, first_line
 from .config import RunConfig, settings
 from .data import dataset_shape, files, get_dataset
-from .evaluate import NonFiniteSamples, draw_samples, evaluate, sample_metrics
+from .evaluate import NonFiniteSamples, draw_samples, evaluate, sample_batches, sample_metrics
 from .plots import plot_samples
-from .results import append_row, atomic_write, check_writable, load_leaderboard, read_rows
+from .results import append_row, atomic_write, check_writable, file_mode, load_leaderboard, read_rows
 from .train import Diverged, rng_state, seed_everything, set_rng_state, train
 from models import MODELS
 
@@ -314,18 +317,51 @@ def load_run(run_dir: Path) -> tuple[RunConfig, torch.nn.Module]:
     return cfg, (ema or model).eval()
 
 
+IN_MEMORY_LIMIT = 2 ** 30   # bytes of samples a .pt file is built from in memory; .npy streams any number
+PLOTTED = {2: 5000, 4: 64}  # points or images a picture shows (more would not be drawn)
+
+
 def write_samples(cfg: RunConfig, model, n: int, seed: int, out: Path) -> None:
-    """n samples in data space to .pt, .npy or .png (a scatter over the real data)."""
-    samples, _ = draw_samples(model, n, cfg.sample_batch, seed, settings(cfg)[0])
-    data = None if samples.dim() > 2 else load_data(cfg)  # 2-D: standardised -> data space; images need no data
-    if data is not None:
-        samples = data.to_data(samples)
-    try:  # serialised in memory, then written atomically: nothing half-written, even on a full disk
-        if out.suffix in (".pt", ".npy"):
+    """n samples in data space to .npy (streamed batch by batch into a memory-mapped file), .pt
+    or .png (a scatter over the real data, or an image grid); written atomically either way."""
+    shape = dataset_shape(cfg.dataset, cfg.image_size)
+    data = load_data(cfg) if len(shape) == 1 else None  # 2-D: standardised -> data space; images need no data
+    to_data = data.to_data if data is not None else (lambda x: x)
+    setting = settings(cfg)[0]
+    size = n * math.prod(shape) * 4
+    if out.suffix == ".pt" and size > IN_MEMORY_LIMIT:
+        raise RunError(f"{n} samples are {size / 2**30:.1f} GiB, more than a .pt file is built from in memory "
+                       f"({IN_MEMORY_LIMIT / 2**30:.0f} GiB); write .npy, which streams them")
+    try:
+        if out.suffix == ".npy":
+            _stream_npy(out, (n, *shape), (to_data(b) for b in sample_batches(model, n, cfg.sample_batch, seed, setting)))
+            return
+        n_drawn = n if out.suffix == ".pt" else min(n, PLOTTED[len(shape) + 1])
+        samples = to_data(draw_samples(model, n_drawn, cfg.sample_batch, seed, setting)[0])
+        if out.suffix == ".pt":
             buf = io.BytesIO()
-            torch.save(samples, buf) if out.suffix == ".pt" else np.save(buf, samples.numpy())
+            torch.save(samples, buf)
             atomic_write(out, buf.getvalue())
         else:
-            plot_samples(samples, data.reference if data else None, out, f"{cfg.model} on {cfg.dataset}: {n} samples")
+            plot_samples(samples, data.reference if data else None, out, f"{cfg.model} on {cfg.dataset}: {n_drawn} samples")
     except OSError as e:
         raise RunError(f"cannot write {out}: {e.strerror or e}") from None
+
+
+def _stream_npy(out: Path, shape: tuple, batches) -> None:
+    """Batches into a memory-mapped .npy beside `out`, then renamed over it: nothing half-written."""
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        i = 0
+        for b in batches:
+            array[i:i + len(b)] = b.numpy()
+            i += len(b)
+        array.flush()
+        del array
+        os.chmod(tmp, file_mode(out))
+        os.replace(tmp, out)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -236,6 +237,19 @@ def test_random_bytes_are_not_a_torch_checkpoint(gan_run, tmp_path):
     run_dir = copy_run(gan_run, tmp_path)
     (run_dir / "checkpoint.pt").write_bytes(bytes(range(256)) * 8)
     one_line_error(invoke("sample", "--run", str(run_dir), "--out", str(tmp_path / "s.npy")), "not a torch checkpoint")
+
+
+def test_npy_samples_stream_and_pt_is_bounded(gan_run, tmp_path, monkeypatch):
+    """.npy is filled batch by batch (any n fits); it holds the same samples as the in-memory .pt."""
+    npy, pt = tmp_path / "s.npy", tmp_path / "s.pt"
+    for out in (npy, pt):
+        assert invoke("sample", "--run", str(gan_run), "--n", "2500", "--out", str(out)).exit_code == 0
+    assert np.array_equal(np.load(npy), torch.load(pt, weights_only=True).numpy()) and np.load(npy).shape == (2500, 2)
+    assert npy.stat().st_mode & 0o777 == 0o666 & ~results_mod.umask()
+    from genbench import runner
+    monkeypatch.setattr(runner, "IN_MEMORY_LIMIT", 1000)
+    one_line_error(invoke("sample", "--run", str(gan_run), "--n", "2500", "--out", str(tmp_path / "big.pt")), "write .npy")
+    assert not (tmp_path / "big.pt").exists()
 
 
 def test_zero_byte_checkpoint(gan_run, tmp_path):
