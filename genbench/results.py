@@ -53,8 +53,10 @@ def atomic_write(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, file_mode(path))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         os.unlink(tmp)
+        if isinstance(e, OSError) and not e.filename:
+            e.filename = str(path)  # "No space left on device" alone does not say where
         raise
 
 

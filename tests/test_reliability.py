@@ -144,7 +144,7 @@ def test_a_crash_mid_write_leaves_the_previous_file(tmp_path, monkeypatch):
     def crash(fd):
         raise OSError("disk gone")
     monkeypatch.setattr(results_mod.os, "fsync", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="leaderboard.csv"):  # the error names the file
         append_row(tmp_path, {**row, "run_id": "second"})
     assert (tmp_path / "leaderboard.csv").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["leaderboard.csv", "leaderboard.csv.lock"]
