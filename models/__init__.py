@@ -1,4 +1,4 @@
-"""The model registry: name -> family class. Every family follows the contract in DESIGN.md §2."""
+"""The model registry: name -> family class. Every family follows the contract in the README's "Adding a model"."""
 from .ddgan import DDGAN
 from .ddpm import DDPM
 from .gan import GAN

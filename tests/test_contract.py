@@ -1,4 +1,4 @@
-"""The model contract (DESIGN.md §2), checked the same way for every family in the registry."""
+"""The model contract (the README's "Adding a model"), checked the same way for every family in the registry."""
 import dataclasses
 
 import pytest
