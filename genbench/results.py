@@ -79,7 +79,8 @@ def _read(path: Path) -> tuple[list[str], list[dict]]:
         for col in NUMERIC:
             value = row.get(col) or ""
             try:
-                value and float(value)
+                if value:
+                    float(value)
             except ValueError:
                 raise LeaderboardError(f"{path} line {i}: {col} is {value!r}, not a number") from None
     return header, rows

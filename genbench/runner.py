@@ -103,7 +103,7 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def check_model(state: dict, cfg: RunConfig, path: Path) -> None:
-    theirs = state["config"].get("model") if isinstance(state["config"], dict) else None
+    theirs = state["config"].get("model")  # load_checkpoint made sure config is a dict
     if theirs != cfg.model:
         raise RunError(f"{path} holds a {theirs} model, not {cfg.model}")
 
@@ -162,11 +162,7 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
         raise RunError(f"nothing to resume: no checkpoint in {run_dir}")
     data = load_data(cfg)   # before the run folder exists: missing data leaves nothing behind
     features = image_features(cfg, data, log, progress)
-    if (run_dir / CHECKPOINT).exists():  # a damaged or foreign checkpoint stops the run before anything is written
-        check_resumable(load_checkpoint(run_dir / CHECKPOINT), cfg, run_dir / CHECKPOINT)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    real_floor(cfg, data, features, results_dir, log)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)  # for the run's lock; nothing else is written before the checks
     try:
         with FileLock(str(run_dir / ".lock"), timeout=0):
             done = done_settings(results_dir, run_id)  # again, under the lock: another process may have added some
@@ -175,7 +171,12 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
                 log(f"{run_id} was finished by another process meanwhile")
                 board = load_leaderboard(results_dir)
                 return board[board["run_id"] == run_id].to_dict("records")
-            return _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every)
+            path = run_dir / CHECKPOINT
+            state = load_checkpoint(path) if path.exists() else None  # read once, under the lock
+            if state is not None:  # a damaged or foreign checkpoint stops the run before the floor row
+                check_resumable(state, cfg, path)
+            real_floor(cfg, data, features, results_dir, log)
+            return _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every, state)
     except Timeout:
         raise RunError(f"{run_id} is being run by another process") from None
 
@@ -237,14 +238,13 @@ def real_floor(cfg: RunConfig, data, features, results_dir: Path, log=print) -> 
         log(f"real-data floor for {cfg.dataset} ({cols['feature_extractor']}, n={cols['n_samples']}) added to the leaderboard")
 
 
-def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every) -> list[dict]:
+def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every, state) -> list[dict]:
+    """Train from scratch, or from `state` (the run's checkpoint, already checked), then evaluate."""
     seed_everything(cfg.seed)
     model, ema = build(cfg, data.shape)
     data_rng = torch.Generator().manual_seed(cfg.seed)
     path, start, prior_sec = run_dir / CHECKPOINT, 0, 0.0
-    if path.exists():
-        state = load_checkpoint(path)
-        check_resumable(state, cfg, path)
+    if state is not None:
         restore(model, ema, state, cfg, path)
         try:
             set_rng_state(state["rng"], data_rng)

@@ -82,8 +82,8 @@ class DDGAN(nn.Module):
         super().__init__()
         self.cfg, self.data_shape = cfg, tuple(data_shape)
         d = prod(self.data_shape)
-        t_scale = 1000 / cfg.T      # spread the few step indices over the embedding's frequencies
         if is_image(data_shape):  # D reads x_t and x_{t+1} stacked as channels
+            t_scale = 1000 / cfg.T  # spread the few step indices over the embedding's frequencies
             self.generator = UNet(data_shape, cfg.ch, cfg.res_blocks, d_z=cfg.nz, t_scale=t_scale)
             pair_shape = (2 * data_shape[0], *data_shape[1:])
             g_params = sum(p.numel() for p in self.generator.parameters())

@@ -92,7 +92,8 @@ def ddpm_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | 
         eps_hat = eps_model(x, t)
         if clip_x0:
             x_0_hat = ((x - (1 - ab[i]).sqrt() * eps_hat) / ab[i].sqrt()).clamp(-1, 1)
-            mean = (ab_prev[i].sqrt() * beta[i] * x_0_hat + (1 - beta[i]).sqrt() * (1 - ab_prev[i]) * x) / (1 - ab[i])
+            per_sample = lambda v: v.expand(x.shape[0])
+            mean, _ = posterior(x_0_hat, x, per_sample(beta[i]), per_sample(ab[i]), per_sample(ab_prev[i]))
         else:
             mean = (x - beta[i] / (1 - ab[i]).sqrt() * eps_hat) / (1 - beta[i]).sqrt()
         if i > 0:
