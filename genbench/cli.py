@@ -221,7 +221,7 @@ def cost_table(cfgs, results_dir: Path) -> str:
         est = 0.0 if done else step_sec[c.config_hash()] * c.hparams.steps
         total += est
         sets = settings(c)
-        sets = f"{sets[0]['sampler']}:{sets[0]['steps']}" if len(sets) == 1 else f"{len(sets)} sampler settings"
+        sets = f"{sets[0].sampler}:{sets[0].steps}" if len(sets) == 1 else f"{len(sets)} sampler settings"
         lines.append(f"{'done' if done else 'todo'}  {run_name(c):<34} {sets:<20} "
                      f"{c.hparams.steps * c.hparams.batch_size:>12,} images  ~{est / 60:8.1f} min train")
     lines.append(f"{len(cfgs)} runs, {sum(l.startswith('todo') for l in lines)} to do, "

@@ -121,16 +121,14 @@ def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments:
     return cfg
 
 
-def settings(cfg: RunConfig) -> list[dict]:
-    """Every sampler setting to evaluate, resolved to explicit values: [{sampler, steps, eta}];
-    an unknown sampler or out-of-range steps raise ValueError."""
-    with torch.device("meta"):  # the family resolves its settings; no weights are allocated (hidden=2e6 is fine)
-        model = MODELS[cfg.model](cfg.hparams, dataset_shape(cfg.dataset, cfg.image_size))
-    out = []
-    for sampler in cfg.samplers or [model.SAMPLERS[0]]:
+def settings(cfg: RunConfig) -> list:
+    """Every sampler setting to evaluate, resolved by the family's class to explicit values
+    (`models.family.SamplerSetting`); an unknown sampler or out-of-range steps raise ValueError."""
+    family, out = MODELS[cfg.model], []
+    for sampler in cfg.samplers or [family.SAMPLERS[0]]:
         for steps in cfg.sample_steps or [None]:
             eta = cfg.eta if sampler == "ddim" else 0.0
-            setting = {"sampler": sampler, "steps": model.nfe(steps, sampler, eta), "eta": eta}
+            setting = family.resolve(cfg.hparams, sampler, steps, eta=eta)
             if setting not in out:  # `--sample-steps 5,5` is one setting, one row (not two "seeds")
                 out.append(setting)
     return out

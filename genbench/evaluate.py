@@ -25,19 +25,18 @@ class _RowCounter:
             h.remove()
 
 
-def sample_batches(model, n: int, batch: int, seed: int, setting: dict | None = None):
+def sample_batches(model, n: int, batch: int, seed: int, setting=None):
     """n samples in batches (on the CPU) from one seeded generator: the same n samples whatever
-    consumes them, held all at once by nobody."""
-    setting = setting or {}
+    consumes them, held all at once by nobody. `setting`: a SamplerSetting, None = the default."""
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
     for i in range(0, n, batch):
-        yield model.sample(min(batch, n - i), generator=g, **setting).cpu()
+        yield model.sample(min(batch, n - i), generator=g, setting=setting).cpu()
 
 
-def draw_samples(model, n: int, batch: int, seed: int, setting: dict | None = None) -> tuple[torch.Tensor, float]:
-    """n samples (on the CPU) drawn in batches from a seeded generator, and the counted NFE.
-    `setting` holds the sampler's keyword arguments (steps, sampler, eta)."""
+def draw_samples(model, n: int, batch: int, seed: int, setting=None) -> tuple[torch.Tensor, float]:
+    """n samples (on the CPU) drawn in batches from a seeded generator under one SamplerSetting,
+    and the NFE counted with forward hooks."""
     counter = _RowCounter(model)
     try:
         chunks = list(sample_batches(model, n, batch, seed, setting))
@@ -69,14 +68,13 @@ def image_metrics(x: torch.Tensor, data, features) -> dict:
     return out
 
 
-def evaluate(model, data, batch: int, seed: int, setting: dict | None = None, repeats: int = 5,
+def evaluate(model, data, batch: int, seed: int, setting=None, repeats: int = 5,
              features=None) -> tuple[dict, torch.Tensor]:
     """Quality, coverage and speed of `model` on `data` (as many samples as reference points) under
     one sampler setting; returns (metrics, samples in data space)."""
-    setting = setting or {}
     samples, nfe = draw_samples(model, len(data.reference), batch, seed, setting)
     samples = data.to_data(samples)
     metrics = sample_metrics(samples, data, features)
     device = next(model.parameters()).device
-    sec = median_seconds(lambda: model.sample(batch, **setting), repeats=repeats, device=device)
+    sec = median_seconds(lambda: model.sample(batch, setting=setting), repeats=repeats, device=device)
     return {**metrics, "nfe": nfe, "sample_sec_per_1k": sec * 1000 / batch, "sample_batch": batch}, samples

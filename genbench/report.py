@@ -209,8 +209,9 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
 
 
 def nfe_sweep(summary: pd.DataFrame, out: Path) -> bool:
-    """Quality and recall against NFE for the diffusion models (their sampler and T sweeps)."""
-    data = summary[summary["model"].isin(["ddpm", "ddgan"])].copy()
+    """Quality and recall against NFE for every model that samples in several steps (their sampler
+    and T sweeps)."""
+    data = summary[summary["nfe_mean"] > 1].copy()
     if data.empty:
         return False
     data["curve"] = [f"{v}, {s}" + (f" η={e:g}" if s == "ddim" else "") for v, s, e in zip(data["variant"], data["sampler"], data["eta"])]
@@ -267,42 +268,56 @@ def sample_grid(board: pd.DataFrame, results_dir: Path, out: Path) -> bool:
     return True
 
 
+def chains(board: pd.DataFrame, results_dir: Path, n: int, columns: int = 5) -> tuple[str | None, list]:
+    """The first 2-D dataset with saved runs, and for each family there whose sampler reports its
+    chain (`sample(..., on_step=...)`): (model, config, [(t, ᾱ_t, x_t)] at `columns` evenly spaced
+    steps of one recorded chain, in the model's standardised space)."""
+    import torch
+    from .runner import load_run
+    ok = board[(board["status"] == "ok") & board["image_size"].isna() & (board["model"] != "real")]
+    saved = [r for r in ok.itertuples() if (results_dir / "runs" / r.run_id / "checkpoint.pt").exists()]
+    if not saved:
+        return None, []
+    dataset, out = saved[0].dataset, []
+    for model_name in dict.fromkeys(r.model for r in saved if r.dataset == dataset):
+        run_id = next(r.run_id for r in saved if r.dataset == dataset and r.model == model_name)
+        cfg, model = load_run(results_dir / "runs" / run_id)
+        states = []
+        model.sample(n, generator=torch.Generator().manual_seed(0),
+                     on_step=lambda t, ab, x: states.append((t, ab, x.clone())))
+        if len(states) > 1:  # one-step samplers have no chain to show
+            pick = sorted({round(i * (len(states) - 1) / (columns - 1)) for i in range(columns)})
+            out.append((model_name, cfg, [states[i] for i in pick]))
+    return dataset, out
+
+
 def diffusion_figure(board: pd.DataFrame, results_dir: Path, out: Path, n: int = 2000) -> bool:
-    """Top: the forward process q(x_t | x_0) on a 2-D dataset at several t; bottom: a trained DDPM's
-    reverse (ancestral) trajectory at the same t, recorded from its sampler."""
+    """For each family with a reverse chain (on the first 2-D dataset with saved runs), two rows: the
+    forward process q(x_t | x_0) at the ᾱ_t of the steps shown, and the family's reverse
+    trajectory at those steps, recorded from its sampler."""
     import torch
     from models.diffusion import q_sample
-    from .runner import load_data, load_run
-    ddpm = board[(board["model"] == "ddpm") & (board["status"] == "ok") & board["image_size"].isna()]
-    run_dirs = [results_dir / "runs" / r for r in ddpm["run_id"] if (results_dir / "runs" / r / "checkpoint.pt").exists()]
-    if not run_dirs:
+    from .runner import load_data
+    dataset, families = chains(board, results_dir, n)
+    if not families:
         return False
-    cfg, model = load_run(run_dirs[0])
-    T = model.cfg.T
-    ts = [T, T // 2, T // 4, T // 10, 0]
-    reverse, eps_hat = {}, model.eps_hat
-
-    def recording_eps_hat(x_t, t):  # the sampler hands every x_t to the ε-network: keep the chosen ones
-        if int(t[0]) in ts:
-            reverse[int(t[0])] = x_t.clone()
-        return eps_hat(x_t, t)
-
-    model.eps_hat = recording_eps_hat
-    reverse[0] = model.sample(n, generator=torch.Generator().manual_seed(0))
-    data = load_data(cfg)
-    x_0 = data.to_model(data.reference[:n])  # the standardised space the model diffuses in
-    g = torch.Generator().manual_seed(0)
-    fig, axes = plt.subplots(2, len(ts), figsize=(2.8 * len(ts), 6.8), sharex=True, sharey=True)
-    for j, t in enumerate(ts):
-        ab = model.alpha_bar[t - 1] if t > 0 else torch.tensor(1.0)
-        forward = q_sample(x_0, ab.expand(len(x_0)), torch.randn(x_0.shape, generator=g))
-        for i, (x, name) in enumerate([(forward, "forward q(x_t | x_0)"), (reverse.get(t), "reverse p_θ (DDPM)")]):
-            if x is not None:
-                axes[i][j].scatter(*x[:, :2].T, s=1, alpha=0.4, c="tab:blue" if i == 0 else "tab:orange", rasterized=True)
-            axes[i][j].set_title(f"{name}\nt = {t}", fontsize=9)
+    data = load_data(families[0][1])
+    x_0 = data.to_model(data.reference[:n])  # the standardised space the models diffuse in
+    columns = max(len(states) for _, _, states in families)
+    fig, axes = plt.subplots(2 * len(families), columns, figsize=(2.8 * columns, 3.4 * 2 * len(families)),
+                             sharex=True, sharey=True, squeeze=False)
+    for k, (model_name, _, states) in enumerate(families):
+        g = torch.Generator().manual_seed(0)
+        for j, (t, ab, x) in enumerate(states):
+            forward = q_sample(x_0, torch.tensor(ab).expand(len(x_0)), torch.randn(x_0.shape, generator=g))
+            reverse = x[:len(x_0)]  # as many points as the forward row, so densities compare
+            for i, (points, name) in enumerate([(forward, "forward q(x_t | x_0)"), (reverse, f"reverse p_θ ({model_name})")]):
+                ax = axes[2 * k + i][j]
+                ax.scatter(*points[:, :2].T, s=1, alpha=0.4, c="tab:blue" if i == 0 else "tab:orange", rasterized=True)
+                ax.set_title(f"{name}\nt = {t}, ᾱ = {ab:.3g}", fontsize=9)
     for ax in axes.flat:
         ax.set(aspect="equal", xlim=(-3.5, 3.5), ylim=(-3.5, 3.5))
-    fig.suptitle(f"Diffusion on {cfg.dataset} (standardised coordinates): noising (top) and a trained DDPM's denoising (bottom)")
+    fig.suptitle(f"Diffusion on {dataset} (standardised coordinates): noising, and each trained model's denoising chain")
     fig.tight_layout()
     fig.savefig(out / "diffusion.png", dpi=130)
     plt.close(fig)

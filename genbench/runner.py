@@ -27,11 +27,12 @@ from .data import dataset_shape, files, get_dataset
 from .evaluate import NonFiniteSamples, draw_samples, evaluate, sample_batches, sample_metrics
 from .plots import plot_samples
 from .results import append_row, atomic_write, check_writable, file_mode, load_leaderboard, read_rows
-from .train import Diverged, rng_state, seed_everything, set_rng_state, train
+from .train import Diverged, Trainer, rng_state, seed_everything, set_rng_state, train
 from models import MODELS
 
 CHECKPOINT = "checkpoint.pt"
-CHECKPOINT_KEYS = ("config", "step", "train_sec", "model", "ema", "optimizers", "rng")
+CHECKPOINT_KEYS = ("format", "config", "step", "train_sec", "model", "ema", "optimizers", "rng")
+FORMAT = 2  # 2: the trainer split (per-player optimisers, an EMA of the sampling networks only)
 
 
 class RunError(RuntimeError):
@@ -51,28 +52,20 @@ def git_commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if head.returncode == 0 else "unknown"
 
 
-def build(cfg: RunConfig, shape) -> tuple[torch.nn.Module, torch.nn.Module | None]:
-    """The model and, where its recipe uses one, an EMA copy for sampling (same initial weights)."""
-    family = MODELS[cfg.model]
-    model = family(cfg.hparams, shape).to(cfg.device)
-    if cfg.hparams.ema is None:
-        return model, None
-    ema = family(cfg.hparams, shape).to(cfg.device)
-    ema.load_state_dict(model.state_dict())
-    ema.requires_grad_(False)
-    return model, ema
+def build(cfg: RunConfig, shape) -> torch.nn.Module:
+    return MODELS[cfg.model](cfg.hparams, shape).to(cfg.device)
 
 
 def run_name(cfg: RunConfig) -> str:
     return f"{cfg.model}-{cfg.dataset}-s{cfg.seed}-{cfg.config_hash()}"
 
 
-def save_checkpoint(path: Path, cfg: RunConfig, step: int, model, ema, data_rng, train_sec: float) -> None:
+def save_checkpoint(path: Path, cfg: RunConfig, step: int, trainer: Trainer, data_rng, train_sec: float) -> None:
     """Everything needed to continue bit-identically, written atomically."""
-    state = {"config": cfg.to_dict(), "step": step, "train_sec": train_sec,
-             "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-             "optimizers": {k: opt.state_dict() for k, opt in model.opts.items()},
-             "rng": rng_state(data_rng)}
+    opt = trainer.state_dict()
+    state = {"format": FORMAT, "config": cfg.to_dict(), "step": step, "train_sec": train_sec,
+             "model": trainer.model.state_dict(), "ema": opt["ema"], "optimizers": opt["optimizers"],
+             "rng": {**rng_state(data_rng), "noise": opt["noise"]}}
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write(path, buf.getvalue())
@@ -92,6 +85,9 @@ def load_checkpoint(path: Path) -> dict:
         raise RunError(f"{path} is not a readable checkpoint (corrupt or truncated: {first_line(e)})") from None
     if not isinstance(state, dict):
         raise RunError(f"{path} is not a genbench checkpoint")
+    if "format" not in state and "model" in state:
+        raise RunError(f"{path} was written before genbench's trainer split and cannot be resumed or sampled; "
+                       "delete its run folder and run again")
     missing = [k for k in CHECKPOINT_KEYS if k not in state]
     if missing:
         raise RunError(f"{path} is not a genbench checkpoint (missing {', '.join(missing)})")
@@ -116,19 +112,22 @@ def check_resumable(state: dict, cfg: RunConfig, path: Path) -> None:
         raise RunError(f"{path} is at step {state['step']}, past this run's {cfg.hparams.steps} steps")
     rng, size = state["rng"], lambda t: t.numel() if isinstance(t, torch.Tensor) else None
     if not (isinstance(rng, dict) and size(rng.get("torch")) == torch.get_rng_state().numel()
-            and size(rng.get("data")) == torch.Generator().get_state().numel()):
+            and size(rng.get("data")) == torch.Generator().get_state().numel()
+            and size(rng.get("noise")) == torch.Generator(cfg.device).get_state().numel()):
         raise RunError(f"{path} has a damaged random-number state")
 
 
-def restore(model, ema, state: dict, cfg: RunConfig, path: Path) -> None:
-    """Load weights and optimiser states, or say which model and shapes disagree."""
+def restore(model, state: dict, cfg: RunConfig, path: Path, trainer: Trainer | None = None) -> None:
+    """Load the weights and, for a trainer, its optimiser, EMA and noise states; or say which model
+    and shapes disagree. Without a trainer the sampling networks get the EMA weights."""
     check_model(state, cfg, path)
     try:
         model.load_state_dict(state["model"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        for k, opt in model.opts.items():
-            opt.load_state_dict(state["optimizers"][k])
+        if trainer is not None:
+            trainer.load_state_dict({**state, "noise": state["rng"]["noise"]})
+        else:
+            for name, weights in (state["ema"] or {}).items():
+                getattr(model, name).load_state_dict(weights)
     except (RuntimeError, KeyError, ValueError, TypeError) as e:
         detail = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), first_line(e))
         raise RunError(f"{path} does not fit this {cfg.model} ({detail})") from None
@@ -136,6 +135,11 @@ def restore(model, ema, state: dict, cfg: RunConfig, path: Path) -> None:
 
 def _key(sampler, steps, eta) -> tuple:
     return str(sampler), int(float(steps)), float(eta)
+
+
+def setting_key(s) -> tuple:
+    """A SamplerSetting as the leaderboard's (sampler, sample_steps, eta) columns hold it."""
+    return _key(s.sampler, s.steps, s.eta)
 
 
 def done_settings(results_dir: Path, run_id: str) -> set[tuple]:
@@ -152,7 +156,7 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
     check_writable(results_dir)
     run_id = run_name(cfg)
     done = done_settings(results_dir, run_id)
-    todo = [s for s in settings(cfg) if _key(*s.values()) not in done]
+    todo = [s for s in settings(cfg) if setting_key(s) not in done]
     if not todo:
         log(f"{run_id} is already in the leaderboard under these sampler settings; use another --results folder to run it again")
         board = load_leaderboard(results_dir)
@@ -166,7 +170,7 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
     try:
         with FileLock(str(run_dir / ".lock"), timeout=0):
             done = done_settings(results_dir, run_id)  # again, under the lock: another process may have added some
-            todo = [s for s in todo if _key(*s.values()) not in done]
+            todo = [s for s in todo if setting_key(s) not in done]
             if not todo:
                 log(f"{run_id} was finished by another process meanwhile")
                 board = load_leaderboard(results_dir)
@@ -241,11 +245,12 @@ def real_floor(cfg: RunConfig, data, features, results_dir: Path, log=print) -> 
 def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every, state) -> list[dict]:
     """Train from scratch, or from `state` (the run's checkpoint, already checked), then evaluate."""
     seed_everything(cfg.seed)
-    model, ema = build(cfg, data.shape)
+    model = build(cfg, data.shape)
+    trainer = Trainer(model, cfg.seed)
     data_rng = torch.Generator().manual_seed(cfg.seed)
     path, start, prior_sec = run_dir / CHECKPOINT, 0, 0.0
     if state is not None:
-        restore(model, ema, state, cfg, path)
+        restore(model, state, cfg, path, trainer)
         try:
             set_rng_state(state["rng"], data_rng)
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
@@ -259,20 +264,20 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
     t0 = time.perf_counter()
 
     def checkpoint(step):
-        save_checkpoint(path, cfg, step, model, ema, data_rng, prior_sec + time.perf_counter() - t0)
+        save_checkpoint(path, cfg, step, trainer, data_rng, prior_sec + time.perf_counter() - t0)
 
     row.update(**extractor_columns(data, features), config_hash=cfg.config_hash(), genbench_version=__version__,
                git_commit=git_commit(), torch_version=torch.__version__, device=cfg.device,
                standardise=cfg.standardise if not data.is_image else None,
                **{f"hp_{k}": v for k, v in cfg.to_dict()["hparams"].items()})
     try:
-        train_sec = prior_sec + train(model, ema, data.to_model(data.train), hp.steps, hp.batch_size, data_rng,
-                                      start, checkpoint, every, progress)
+        train_sec = prior_sec + train(trainer, data.to_model(data.train), data_rng, start, checkpoint, every, progress)
         row.update(train_sec=train_sec, images_seen=hp.steps * hp.batch_size)
     except Diverged as e:
         log(f"{run_id} diverged: {e}")
         row["status"] = "diverged"
-    return [_evaluate_one(cfg, data, features, ema or model, dict(row), setting, run_dir, results_dir, progress, log)
+    model = trainer.sampling_model()
+    return [_evaluate_one(cfg, data, features, model, dict(row), setting, run_dir, results_dir, progress, log)
             for setting in todo]
 
 
@@ -283,7 +288,7 @@ def samples_png(sampler: str, steps: int, eta: float) -> str:
 
 def _evaluate_one(cfg, data, features, model, row, setting, run_dir, results_dir, progress, log) -> dict:
     """Evaluate the trained model under one sampler setting and append its row."""
-    name, steps, eta = setting.values()
+    name, steps, eta = setting_key(setting)
     row.update(sampler=name, sample_steps=steps, eta=eta)
     if row["status"] == "ok":
         if progress:
@@ -312,9 +317,9 @@ def load_run(run_dir: Path) -> tuple[RunConfig, torch.nn.Module]:
         raise RunError(f"{run_dir} has no readable config.json ({type(e).__name__}: {e})") from None
     state = load_checkpoint(run_dir / CHECKPOINT)
     shape = dataset_shape(cfg.dataset, cfg.image_size)
-    model, ema = build(dataclasses.replace(cfg, device="cpu"), shape)
-    restore(model, ema, state, cfg, run_dir / CHECKPOINT)
-    return cfg, (ema or model).eval()
+    model = build(dataclasses.replace(cfg, device="cpu"), shape)
+    restore(model, state, cfg, run_dir / CHECKPOINT)
+    return cfg, model.eval()
 
 
 IN_MEMORY_LIMIT = 2 ** 30   # bytes of samples a .pt file is built from in memory; .npy streams any number

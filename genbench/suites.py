@@ -14,7 +14,7 @@ import torch
 
 from . import first_line
 from .config import RunConfig, make_config, settings
-from .runner import done_settings, run_name
+from .runner import done_settings, run_name, setting_key
 from models import MODELS
 
 
@@ -77,19 +77,20 @@ def plan(name: str, seeds: list[int], **run_options) -> list[RunConfig]:
 
 def is_done(cfg: RunConfig, results_dir: Path) -> bool:
     done = done_settings(results_dir, run_name(cfg))
-    return all((s["sampler"], s["steps"], s["eta"]) in done for s in settings(cfg))
+    return all(setting_key(s) in done for s in settings(cfg))
 
 
 def train_step_seconds(cfg: RunConfig) -> float:
     """Seconds of one training step at the run's batch size, after one warm-up step (the estimate
     behind --dry-run; on a busy machine it runs high)."""
     from .data import dataset_shape
+    from .train import Trainer
     shape = dataset_shape(cfg.dataset, cfg.image_size)
-    model = MODELS[cfg.model](cfg.hparams, shape).to(cfg.device)
+    trainer = Trainer(MODELS[cfg.model](cfg.hparams, shape).to(cfg.device), cfg.seed)
     x = torch.rand(cfg.hparams.batch_size, *shape, device=cfg.device) * 2 - 1
-    model.train_step(x)
+    trainer.step(x, 0)
     t0 = time.perf_counter()
-    model.train_step(x)
+    trainer.step(x, 1)
     return time.perf_counter() - t0
 
 

@@ -1,18 +1,39 @@
-"""The training loop: seeding, batches, the recipe's schedules (learning rate, EMA decay, lazy
-regularisation; `models.recipe`), optimiser steps via the model, EMA, checkpoints, progress bar."""
+"""The training loop: it owns how every family is optimised. A family says what it is (its players,
+the losses of one step, the networks that sample); the `Trainer` builds one Adam per player, sets
+the recipe's learning rate each step, steps each player on its loss in the family's order (a GAN's
+D then G), clips gradients, applies the lazy regulariser's schedule, keeps the EMA of the sampling
+networks only, and runs the step under bf16 autocast and DistributedDataParallel when asked.
+`train` draws the batches, checks losses, checkpoints and shows progress."""
+import contextlib
+import copy
 import math
 import random
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from models.family import BatchNoise
 from models.recipe import ema_decay, learning_rate, regularise
+
+PRECISIONS = ("fp32", "bf16")
 
 
 class Diverged(RuntimeError):
     """A loss became NaN or inf: a result to record, not a crash."""
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in a data-parallel job (torchrun's RANK and WORLD_SIZE)."""
+    rank: int = 0
+    size: int = 1
+
+    @property
+    def main(self) -> bool:  # the rank that writes results
+        return self.rank == 0
 
 
 def seed_everything(seed: int) -> None:
@@ -47,36 +68,121 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         b_ema.copy_(b)
 
 
-def train(model, ema, x_train: torch.Tensor, steps: int, batch_size: int, data_rng: torch.Generator,
-          start: int = 0, checkpoint=None, every: int = 1000, progress: bool = True) -> float:
-    """Optimiser steps start..steps−1 on minibatches drawn uniformly (with replacement) from x_train.
+class Trainer:
+    """Optimises one family instance `model` with its recipe (`model.cfg`, a `models.recipe.Recipe`)."""
+
+    def __init__(self, model: torch.nn.Module, seed: int, precision: str = "fp32", world: World = World()):
+        device = next(model.parameters()).device
+        self.model, self.recipe, self.world = model, model.cfg, world
+        self.nets = {name: getattr(model, name) for name in model.players()}
+        self.opts = {name: torch.optim.Adam(self.nets[name].parameters(), **adam) for name, adam in model.players().items()}
+        for opt in self.opts.values():
+            for group in opt.param_groups:  # the base rate the schedule scales, saved with the optimiser's state
+                group["initial_lr"] = group["lr"]
+        # per-sample noise from its own generator on the training device: saved, so resuming is exact there too
+        self.noise = BatchNoise(torch.Generator(device).manual_seed(seed), world.rank, world.size)
+        self.autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16" \
+            else contextlib.nullcontext
+        self.ddp = {}
+        if world.size > 1:  # gradients averaged over ranks; rank 0's initial weights broadcast to all
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            self.ddp = {name: DDP(net, broadcast_buffers=False) for name, net in self.nets.items()}
+        self.ema = ({name: copy.deepcopy(getattr(model, name)).requires_grad_(False) for name in model.SAMPLING_NETS}
+                    if self.recipe.ema is not None else {})
+
+    @contextlib.contextmanager
+    def _distributed(self):
+        """The family's calls go through the DDP wrappers during a step, and through the plain
+        networks at any other time (sampling, state dicts)."""
+        for name, wrapper in self.ddp.items():
+            setattr(self.model, name, wrapper)
+        try:
+            yield
+        finally:
+            for name, net in self.nets.items():
+                setattr(self.model, name, net)
+
+    def step(self, x: torch.Tensor, step: int) -> dict[str, float]:
+        """One training step at (0-based) `step`; returns the family's logged values."""
+        for opt in self.opts.values():
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(group["initial_lr"], step, self.recipe)
+        logs = {}
+        with self._distributed():
+            phases = self.model.train_step(x, self.noise, regularise(step, self.recipe))
+            try:
+                while True:
+                    with self.autocast():
+                        players, loss, out = next(phases, (None, None, None))
+                    if players is None:
+                        break
+                    self._optimise((players,) if isinstance(players, str) else players, loss)
+                    logs.update(out)
+            finally:
+                phases.close()  # leaves the family's `frozen` blocks if a step failed
+        for name, ema in self.ema.items():
+            ema_update(ema, self.nets[name], ema_decay(step, self.recipe))
+        return {k: float(v.detach()) for k, v in logs.items()}
+
+    def _optimise(self, players: tuple[str, ...], loss: torch.Tensor) -> None:
+        """Zero the players' gradients, backward, clip their joint norm (grad_clip), step each."""
+        for name in players:
+            self.opts[name].zero_grad(set_to_none=True)
+        loss.backward()
+        if self.recipe.grad_clip:
+            torch.nn.utils.clip_grad_norm_([p for n in players for p in self.nets[n].parameters()], self.recipe.grad_clip)
+        for name in players:
+            self.opts[name].step()
+
+    def sampling_model(self) -> torch.nn.Module:
+        """The model with its sampling networks replaced by their EMA (the end of training)."""
+        for name, ema in self.ema.items():
+            setattr(self.model, name, ema)
+        return self.model
+
+    def state_dict(self) -> dict:
+        return {"optimizers": {k: opt.state_dict() for k, opt in self.opts.items()},
+                "ema": {k: net.state_dict() for k, net in self.ema.items()} or None,
+                "noise": self.noise.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, opt in self.opts.items():
+            opt.load_state_dict(state["optimizers"][k])
+        for k, net in self.ema.items():
+            net.load_state_dict(state["ema"][k])
+        self.noise.generator.set_state(state["noise"])
+
+
+def draw_batch(x_train: torch.Tensor, batch_size: int, data_rng: torch.Generator, hflip: bool, world: World):
+    """This rank's share of one global minibatch drawn uniformly (with replacement) from x_train,
+    each image mirrored left-right with probability 1/2 when `hflip`; all ranks draw the same global batch."""
+    x = x_train[torch.randint(len(x_train), (batch_size,), generator=data_rng)]
+    if hflip and x.dim() == 4:
+        flip = torch.rand(batch_size, generator=data_rng) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    share = batch_size // world.size
+    return x[world.rank * share:(world.rank + 1) * share]
+
+
+def train(trainer: Trainer, x_train: torch.Tensor, data_rng: torch.Generator, start: int = 0, checkpoint=None,
+          every: int = 1000, progress: bool = True) -> float:
+    """Training steps start..steps−1 of the recipe.
 
     `checkpoint(step)` is called every `every` steps and after the last one, once the step's
     update (and EMA) is done. Raises Diverged on a non-finite loss. Returns wall seconds.
     """
-    device, recipe = next(model.parameters()).device, model.cfg
-    for opt in model.opts.values():
-        for group in opt.param_groups:  # the base rate, saved with the optimiser's state for resuming
-            group.setdefault("initial_lr", group["lr"])
+    recipe, model = trainer.recipe, trainer.model
+    device = next(model.parameters()).device
     t0 = time.perf_counter()
-    bar = tqdm(range(start, steps), initial=start, total=steps, desc=f"train {type(model).__name__}",
+    bar = tqdm(range(start, recipe.steps), initial=start, total=recipe.steps, desc=f"train {type(model).__name__}",
                disable=not progress or None, mininterval=0.5, leave=False)
     for step in bar:
-        x = x_train[torch.randint(len(x_train), (batch_size,), generator=data_rng)]
-        if recipe.hflip and x.dim() == 4:  # images: each one mirrored left-right with probability 1/2
-            flip = torch.rand(batch_size, generator=data_rng) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-        x = x.to(device)
-        for opt in model.opts.values():
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(group["initial_lr"], step, recipe)
-        losses = model.train_step(x, regularise=regularise(step, recipe))
+        x = draw_batch(x_train, recipe.batch_size, data_rng, recipe.hflip, trainer.world).to(device)
+        losses = trainer.step(x, step)
         if not all(math.isfinite(v) for v in losses.values()):
             raise Diverged(f"non-finite loss at step {step}: {losses}")
-        if ema is not None:
-            ema_update(ema, model, ema_decay(step, recipe))
         if step % 100 == 0:
             bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
-        if checkpoint is not None and ((step + 1) % every == 0 or step + 1 == steps):
+        if checkpoint is not None and ((step + 1) % every == 0 or step + 1 == recipe.steps):
             checkpoint(step + 1)
     return time.perf_counter() - t0

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_ranges, check_sampler, sampling
+from .family import check_ranges, check_sampler, frozen, sampling, setting
 from .diffusion import betas_from_alpha_bars, expand_like, posterior, q_sample, vp_alpha_bars
 from .nets import StepMLP, TimeConvDiscriminator, UNet, is_image
-from .recipe import Recipe, optimise
+from .recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,7 @@ def d_width(pair_shape, t_scale: float, g_params: int) -> int:
 class DDGAN(nn.Module):
     Config, IMAGE_CONFIG = Config, IMAGE_CONFIG
     SAMPLERS = ("posterior",)        # x̂_0 = G(x_{t+1}, t, z), then x_t ~ q(x_t | x_{t+1}, x̂_0)
+    SAMPLING_NETS = ("generator",)
 
     def __init__(self, cfg: Config, data_shape, num_classes=None):
         super().__init__()
@@ -97,39 +98,43 @@ class DDGAN(nn.Module):
         ab = vp_alpha_bars(cfg.T, cfg.beta_min, cfg.beta_max)
         self.register_buffer("alpha_bar", ab / ab[0])
         self.register_buffer("betas", betas_from_alpha_bars(self.alpha_bar))  # β_1..β_T
-        adam = dict(betas=(cfg.adam_beta1, cfg.adam_beta2))
-        self.opts = {"generator": torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, **adam),
-                     "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr_d, **adam)}
 
-    def q_sample_pairs(self, x_0, t):
+    def players(self) -> dict[str, dict]:
+        """Each player (a child network) and its Adam settings; the training loop builds the optimisers."""
+        betas = (self.cfg.adam_beta1, self.cfg.adam_beta2)
+        return {"discriminator": dict(lr=self.cfg.lr_d, betas=betas), "generator": dict(lr=self.cfg.lr_g, betas=betas)}
+
+    def q_sample_pairs(self, x_0, t, noise):
         """(x_t, x_{t+1}) with x_t ~ q(x_t | x_0) and x_{t+1} ~ q(x_{t+1} | x_t); t in 0..T−1."""
-        x_t = q_sample(x_0, self.alpha_bar[t], torch.randn_like(x_0))
+        x_t = q_sample(x_0, self.alpha_bar[t], noise.randn_like(x_0))
         beta = expand_like(self.betas[t], x_0)
-        x_tp1 = (1 - beta).sqrt() * x_t + beta.sqrt() * torch.randn_like(x_0)
+        x_tp1 = (1 - beta).sqrt() * x_t + beta.sqrt() * noise.randn_like(x_0)
         return x_t, x_tp1
 
-    def posterior_sample(self, x_0, x_tp1, t, generator=None):
-        """x_t ~ q(x_t | x_{t+1}, x_0) (DDPM eqs. 6–7), no noise at t = 0."""
+    def posterior_sample(self, x_0, x_tp1, t, z):
+        """x_t ~ q(x_t | x_{t+1}, x_0) (DDPM eqs. 6–7) with standard normal z, no noise at t = 0."""
         mean, var = posterior(x_0, x_tp1, self.betas[t], self.alpha_bar[t + 1], self.alpha_bar[t])
-        z = torch.randn(x_0.shape, generator=generator, device=x_0.device, dtype=x_0.dtype)
         return mean + expand_like(t > 0, x_0) * var.sqrt() * z
 
-    def fake_x_t(self, x_tp1, t, generator=None):
-        z = torch.randn((x_tp1.shape[0], self.cfg.nz), generator=generator, device=x_tp1.device)
+    def fake_x_t(self, x_tp1, t, z, z_post):
+        """x_t ~ p_θ(x_t | x_{t+1}) (eq. 7): x̂_0 = G(x_{t+1}, t, z), then the posterior with noise z_post."""
         x_0_hat = self.generator(x_tp1, t, z).view_as(x_tp1)
         if is_image(self.data_shape):  # images: x̂_0 in [−1, 1] through tanh, as the official NCSN++ G ends
             x_0_hat = torch.tanh(x_0_hat)
-        return self.posterior_sample(x_0_hat, x_tp1, t, generator)
+        return self.posterior_sample(x_0_hat, x_tp1, t, z_post)
+
+    def fake_from_noise(self, x_tp1, t, noise):
+        return self.fake_x_t(x_tp1, t, noise.randn(x_tp1.shape[0], self.cfg.nz), noise.randn_like(x_tp1))
 
     def d_logit(self, x_t, x_tp1, t):
         return self.discriminator(torch.cat([x_t, x_tp1], dim=1), t).view(-1)  # (B, 2d) or (B, 2C, H, W)
 
-    def train_step(self, x, y=None, regularise=True):
+    def train_step(self, x, noise, regularise=True):
         """One D step (non-saturating loss, + γ/2·R1 on real x_t when the loop says `regularise`:
-        every lazy_reg-th step, unscaled, as the official code does) then one G step."""
-        opt_g, opt_d = self.opts["generator"], self.opts["discriminator"]
-        t = torch.randint(0, self.cfg.T, (x.shape[0],), device=x.device)
-        x_t, x_tp1 = self.q_sample_pairs(x, t)
+        every lazy_reg-th step, unscaled, as the official code does), then one G step on the D
+        just updated; each yields (player, loss, logs) for the training loop to step."""
+        t = noise.randint(0, self.cfg.T, x.shape[0])
+        x_t, x_tp1 = self.q_sample_pairs(x, t, noise)
         regularise = regularise and self.cfg.r1_gamma > 0
         x_t.requires_grad_(regularise)
         d_real = self.d_logit(x_t, x_tp1, t)
@@ -138,29 +143,34 @@ class DDGAN(nn.Module):
             grad, = torch.autograd.grad(d_real.sum(), x_t, create_graph=True)
             r1 = grad.flatten(1).square().sum(1).mean()
         with torch.no_grad():
-            x_fake = self.fake_x_t(x_tp1, t)
+            x_fake = self.fake_from_noise(x_tp1, t, noise)
         loss_d = F.softplus(-d_real).mean() + F.softplus(self.d_logit(x_fake, x_tp1, t)).mean()
-        optimise(opt_d, loss_d + self.cfg.r1_gamma / 2 * r1, self.cfg)
+        yield "discriminator", loss_d + self.cfg.r1_gamma / 2 * r1, {"loss_d": loss_d, "r1": r1}
 
-        t = torch.randint(0, self.cfg.T, (x.shape[0],), device=x.device)
-        _, x_tp1 = self.q_sample_pairs(x, t)
-        self.discriminator.requires_grad_(False)  # G's step needs no gradients for D's weights
-        loss_g = F.softplus(-self.d_logit(self.fake_x_t(x_tp1, t), x_tp1, t)).mean()
-        optimise(opt_g, loss_g, self.cfg)
-        self.discriminator.requires_grad_(True)
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "r1": r1.item()}
+        t = noise.randint(0, self.cfg.T, x.shape[0])
+        _, x_tp1 = self.q_sample_pairs(x, t, noise)
+        with frozen(self.discriminator):  # G's step needs no gradients for D's weights
+            loss_g = F.softplus(-self.d_logit(self.fake_from_noise(x_tp1, t, noise), x_tp1, t)).mean()
+            yield "generator", loss_g, {"loss_g": loss_g}
+
+    @classmethod
+    def resolve(cls, cfg, sampler=None, steps=None, **options):
+        """The T steps the generator was trained on, one G call each."""
+        name = check_sampler(cls, sampler, options)
+        if steps not in (None, cfg.T):
+            raise ValueError(f"DDGAN samples with its training T={cfg.T}; got steps={steps}")
+        return setting(name, cfg.T, cfg.T, options)
 
     @sampling
-    def sample(self, n, generator=None, steps=None, sampler=None, eta=0.0):
-        self.nfe(steps, sampler, eta)
+    def sample(self, n, generator=None, setting=None, on_step=None):
+        """The T-step chain from x_T ~ N(0, I); `on_step(t, ᾱ_t, x_t)` sees each state."""
         x = torch.randn((n, *self.data_shape), generator=generator, device=self.alpha_bar.device)
+        randn = lambda *shape: torch.randn(shape, generator=generator, device=x.device)
         for i in reversed(range(self.cfg.T)):
+            if on_step:
+                on_step(i + 1, float(self.alpha_bar[i + 1]), x)
             t = torch.full((n,), i, device=x.device, dtype=torch.long)
-            x = self.fake_x_t(x, t, generator)
+            x = self.fake_x_t(x, t, randn(n, self.cfg.nz), randn(*x.shape))
+        if on_step:
+            on_step(0, 1.0, x)
         return x
-
-    def nfe(self, steps=None, sampler=None, eta=0.0):
-        check_sampler(type(self), sampler, eta)
-        if steps not in (None, self.cfg.T):
-            raise ValueError(f"DDGAN samples with its training T={self.cfg.T}; got steps={steps}")
-        return self.cfg.T

@@ -12,10 +12,10 @@ from math import prod
 import torch
 from torch import nn
 
-from .checks import check_ranges, check_sampler, sampling
+from .family import check_ranges, check_sampler, sampling, setting
 from .diffusion import alpha_bars, cosine_betas, ddim_sample, ddpm_sample, linear_betas, q_sample
 from .nets import TimeMLP, UNet, is_image
-from .recipe import Recipe, optimise
+from .recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ IMAGE_CONFIG = Config(lr=2e-4, batch_size=128, steps=3000, ema=0.999, ch=32, res
 class DDPM(nn.Module):
     Config, IMAGE_CONFIG = Config, IMAGE_CONFIG
     SAMPLERS = ("ancestral", "ddim")  # Algorithm 2; DDIM (Song et al. 2021) on the same ε-network
+    SAMPLING_NETS = ("eps_net",)
 
     def __init__(self, cfg: Config, data_shape, num_classes=None):
         super().__init__()
@@ -72,31 +73,37 @@ class DDPM(nn.Module):
             self.eps_net = TimeMLP(d, d, cfg.hidden, cfg.blocks, n_fourier=cfg.n_fourier, fourier_scale=cfg.fourier_scale)
         self.register_buffer("betas", make_betas(cfg))
         self.register_buffer("alpha_bar", alpha_bars(self.betas))
-        self.opts = {"eps_net": torch.optim.Adam(self.eps_net.parameters(), lr=cfg.lr)}
+
+    def players(self) -> dict[str, dict]:
+        """Each player (a child network) and its Adam settings; the training loop builds the optimisers."""
+        return {"eps_net": dict(lr=self.cfg.lr)}
 
     def eps_hat(self, x_t, t):
         return self.eps_net(x_t, t).view_as(x_t)
 
-    def train_step(self, x, y=None, regularise=True):
+    def train_step(self, x, noise, regularise=True):
         """One step of Algorithm 1."""
-        t = torch.randint(1, self.cfg.T + 1, (x.shape[0],), device=x.device)
-        eps = torch.randn_like(x)
+        t = noise.randint(1, self.cfg.T + 1, x.shape[0])
+        eps = noise.randn_like(x)
         x_t = q_sample(x, self.alpha_bar[t - 1], eps)
         loss = (eps - self.eps_hat(x_t, t)).square().mean()
-        optimise(self.opts["eps_net"], loss, self.cfg)
-        return {"loss": loss.item()}
+        yield "eps_net", loss, {"loss": loss}
+
+    @classmethod
+    def resolve(cls, cfg, sampler=None, steps=None, **options):
+        """Any evenly spaced sub-sequence of the T steps, one ε-network call per step."""
+        name = check_sampler(cls, sampler, options)
+        if steps is not None and not 1 <= steps <= cfg.T:
+            raise ValueError(f"DDPM sampler steps must be in 1..{cfg.T}; got {steps}")
+        return setting(name, steps or cfg.T, steps or cfg.T, options)
 
     @sampling
-    def sample(self, n, generator=None, steps=None, sampler=None, eta=0.0):
-        name = check_sampler(type(self), sampler, eta)
+    def sample(self, n, generator=None, setting=None, on_step=None):
+        """`on_step(t, ᾱ_t, x_t)` sees the chain's state before each step (the report's trajectory)."""
+        setting = setting or self.resolve(self.cfg)
         x_T = torch.randn((n, *self.data_shape), generator=generator, device=self.betas.device)
-        if name == "ddim":
-            return ddim_sample(self.eps_hat, x_T, self.betas, steps, eta, generator)
+        if setting.sampler == "ddim":
+            return ddim_sample(self.eps_hat, x_T, self.betas, setting.steps, setting.eta, generator, on_step)
         # images live in [−1, 1]: clip x̂_0 as Ho et al.'s code does; 2-D data has no bounds
-        return ddpm_sample(self.eps_hat, x_T, self.betas, steps, generator, clip_x0=is_image(self.data_shape))
-
-    def nfe(self, steps=None, sampler=None, eta=0.0):
-        check_sampler(type(self), sampler, eta)
-        if steps is not None and not 1 <= steps <= self.cfg.T:
-            raise ValueError(f"DDPM sampler steps must be in 1..{self.cfg.T}; got {steps}")
-        return steps or self.cfg.T
+        return ddpm_sample(self.eps_hat, x_T, self.betas, setting.steps, generator, clip_x0=is_image(self.data_shape),
+                           on_step=on_step)

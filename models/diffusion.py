@@ -72,14 +72,15 @@ def respace(alpha_bar: torch.Tensor, steps: int) -> torch.Tensor:
 
 @torch.no_grad()
 def ddpm_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | None = None,
-                generator: torch.Generator | None = None, clip_x0: bool = False) -> torch.Tensor:
+                generator: torch.Generator | None = None, clip_x0: bool = False, on_step=None) -> torch.Tensor:
     """DDPM Algorithm 2: ancestral sampling with σ_t² = β_t.
 
     With `steps` < T the chain runs on a respaced sub-sequence τ whose betas are
     β'_i = 1 − ᾱ_{τ_i}/ᾱ_{τ_{i−1}} (Nichol & Dhariwal 2021 §4); steps = T is Algorithm 2 exactly.
     With `clip_x0` (data in [−1, 1], as Ho et al.'s code samples images), the mean is the posterior
     mean μ̃_t(x_t, x̂_0) (eq. 7) of x̂_0 = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t clipped to [−1, 1]; unclipped,
-    μ̃_t(x_t, x̂_0) equals Algorithm 2's mean. `eps_model(x_t, t)` takes integer t in 1..T.
+    μ̃_t(x_t, x̂_0) equals Algorithm 2's mean. `eps_model(x_t, t)` takes integer t in 1..T;
+    `on_step(t, ᾱ_t, x_t)`, if given, sees each state (t = 0, ᾱ = 1: the sample).
     """
     alpha_bar = alpha_bars(betas)
     tau = respace(alpha_bar, steps or len(betas))
@@ -89,6 +90,8 @@ def ddpm_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | 
     x = x_T
     for i in reversed(range(len(tau))):
         t = torch.full((x.shape[0],), int(tau[i]), device=x.device, dtype=torch.long)
+        if on_step:
+            on_step(int(tau[i]), float(ab[i]), x)
         eps_hat = eps_model(x, t)
         if clip_x0:
             x_0_hat = ((x - (1 - ab[i]).sqrt() * eps_hat) / ab[i].sqrt()).clamp(-1, 1)
@@ -101,12 +104,14 @@ def ddpm_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | 
             x = mean + beta[i].sqrt() * z
         else:
             x = mean
+    if on_step:
+        on_step(0, 1.0, x)
     return x
 
 
 @torch.no_grad()
 def ddim_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | None = None, eta: float = 0.0,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, on_step=None) -> torch.Tensor:
     """DDIM (Song et al. 2021, eq. 12) over the evenly spaced sub-sequence τ of 1..T:
 
         x_{τ_{i−1}} = √ᾱ_{τ_{i−1}} x̂_0 + √(1 − ᾱ_{τ_{i−1}} − σ_i²) ε̂ + σ_i z,
@@ -116,7 +121,8 @@ def ddim_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | 
     with ᾱ_{τ_0} = 1 after the last step. η = 0 is the deterministic sampler; η = 1 with all
     steps is ancestral sampling with the posterior variance β̃_t (DDPM's other choice of σ_t²).
     x̂_0 is not clipped, as in the DDIM paper's code (`generalized_steps`; only its DDPM sampler
-    clips), so η = 0 stays the deterministic ODE-like map the paper analyses.
+    clips), so η = 0 stays the deterministic ODE-like map the paper analyses. `on_step` as in
+    `ddpm_sample`.
     """
     if eta < 0:
         raise ValueError(f"DDIM η must be >= 0, got {eta}")
@@ -127,10 +133,14 @@ def ddim_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | 
     x = x_T
     for i in reversed(range(len(tau))):
         t = torch.full((x.shape[0],), int(tau[i]), device=x.device, dtype=torch.long)
+        if on_step:
+            on_step(int(tau[i]), float(ab[i]), x)
         eps_hat = eps_model(x, t)
         x_0_hat = (x - (1 - ab[i]).sqrt() * eps_hat) / ab[i].sqrt()
         sigma = eta * ((1 - ab_prev[i]) / (1 - ab[i])).sqrt() * (1 - ab[i] / ab_prev[i]).sqrt()
         x = ab_prev[i].sqrt() * x_0_hat + (1 - ab_prev[i] - sigma ** 2).clamp(min=0).sqrt() * eps_hat
         if i > 0 and eta > 0:
             x = x + sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    if on_step:
+        on_step(0, 1.0, x)
     return x

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_ranges, check_sampler, sampling
+from .family import check_ranges, frozen, one_step, sampling
 from .nets import conv_encoder, dcgan_generator, encoder_mlp, is_image, mlp, pacgan_networks
-from .recipe import Recipe, optimise
+from .recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ IMAGE_CONFIG = Config(nz=64, lr=2e-4, adam_beta2=0.999, lr_schedule="constant", 
 class GAN(nn.Module):
     Config, IMAGE_CONFIG = Config, IMAGE_CONFIG
     SAMPLERS = ("generator",)
+    SAMPLING_NETS = ("generator",)    # what samples, and what an EMA would average
 
     def __init__(self, cfg: Config, data_shape, num_classes=None):
         super().__init__()
@@ -67,40 +68,35 @@ class GAN(nn.Module):
             self.generator = mlp(cfg.nz, d, cfg.hidden, cfg.depth, act=nn.ReLU)
             self.discriminator = encoder_mlp(d * cfg.pack, 1, cfg.hidden, cfg.depth, cfg.n_fourier, cfg.fourier_scale,
                                              act=lambda: nn.LeakyReLU(0.2))
-        adam = dict(lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2))
-        self.opts = {"generator": torch.optim.Adam(self.generator.parameters(), **adam),
-                     "discriminator": torch.optim.Adam(self.discriminator.parameters(), **adam)}
+
+    def players(self) -> dict[str, dict]:
+        """Each player (a child network) and its Adam settings; the training loop builds the optimisers."""
+        adam = dict(lr=self.cfg.lr, betas=(self.cfg.adam_beta1, self.cfg.adam_beta2))
+        return {"discriminator": adam, "generator": adam}
 
     def d_logit(self, x):
         """D's logit for each pack of m consecutive samples: (B, ...) -> (B/m,)."""
         m = self.cfg.pack
         return self.discriminator(x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])).view(-1)
 
-    def train_step(self, x, y=None, regularise=True):
-        opt_g, opt_d = self.opts["generator"], self.opts["discriminator"]
-        z = torch.randn(x.shape[0], self.cfg.nz, device=x.device)
+    def train_step(self, x, noise, regularise=True):
+        """One D step, then one G step on the D just updated: yields (player, loss, logs) and the
+        training loop steps that player's optimiser before the next loss is computed."""
         with torch.no_grad():
-            fake = self.generator(z)
+            fake = self.generator(noise.randn(x.shape[0], self.cfg.nz))
         # −log D(x) − log(1 − D(G(z))), with D = sigmoid(logit)
         loss_d = F.softplus(-self.d_logit(x)).mean() + F.softplus(self.d_logit(fake.view_as(x))).mean()
-        optimise(opt_d, loss_d, self.cfg)
+        yield "discriminator", loss_d, {"loss_d": loss_d}
+        with frozen(self.discriminator):
+            loss_g = F.softplus(-self.d_logit(self.generator(noise.randn(x.shape[0], self.cfg.nz)).view_as(x))).mean()
+            yield "generator", loss_g, {"loss_g": loss_g}  # −log D(G(z))
 
-        z = torch.randn(x.shape[0], self.cfg.nz, device=x.device)
-        self.discriminator.requires_grad_(False)
-        loss_g = F.softplus(-self.d_logit(self.generator(z).view_as(x))).mean()  # −log D(G(z))
-        optimise(opt_g, loss_g, self.cfg)
-        self.discriminator.requires_grad_(True)
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+    @classmethod
+    def resolve(cls, cfg, sampler=None, steps=None, **options):
+        return one_step(cls, sampler, steps, **options)
 
     @sampling
-    def sample(self, n, generator=None, steps=None, sampler=None, eta=0.0):
-        self.nfe(steps, sampler, eta)
+    def sample(self, n, generator=None, setting=None, on_step=None):
         device = next(self.generator.parameters()).device
         z = torch.randn((n, self.cfg.nz), generator=generator, device=device)
         return self.generator(z).view(n, *self.data_shape)
-
-    def nfe(self, steps=None, sampler=None, eta=0.0):
-        check_sampler(type(self), sampler, eta)
-        if steps not in (None, 1):
-            raise ValueError(f"{type(self).__name__} samples in one step; got steps={steps}")
-        return 1

@@ -6,9 +6,7 @@ Each family's `Config` extends `Recipe` and overrides the defaults it needs.
 import math
 from dataclasses import dataclass
 
-import torch
-
-from .checks import check_ranges
+from .family import check_ranges
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -58,12 +56,3 @@ def ema_decay(step: int, recipe: Recipe) -> float:
 def regularise(step: int, recipe: Recipe) -> bool:
     """Whether `step` applies the family's lazy regulariser (every lazy_reg-th step, from step 0)."""
     return step % recipe.lazy_reg == 0
-
-
-def optimise(opt: torch.optim.Optimizer, loss: torch.Tensor, recipe: Recipe) -> None:
-    """One optimiser step on `loss`: zero the gradients, backward, clip their norm (grad_clip), step."""
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if recipe.grad_clip:
-        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], recipe.grad_clip)
-    opt.step()

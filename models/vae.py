@@ -12,9 +12,9 @@ from math import prod
 import torch
 from torch import nn
 
-from .checks import check_ranges, check_sampler, sampling
+from .family import check_ranges, one_step, sampling
 from .nets import conv_encoder, dcgan_generator, is_image, mlp
-from .recipe import Recipe, optimise
+from .recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ IMAGE_CONFIG = Config(latent=16, lr=5e-4, batch_size=128, steps=4000)
 class VAE(nn.Module):
     Config, IMAGE_CONFIG = Config, IMAGE_CONFIG
     SAMPLERS = ("decoder",)
+    SAMPLING_NETS = ("decoder",)
 
     def __init__(self, cfg: Config, data_shape, num_classes=None):
         super().__init__()
@@ -46,36 +47,48 @@ class VAE(nn.Module):
         d = prod(self.data_shape)
         if is_image(data_shape):
             self.encoder = conv_encoder(data_shape, 2 * cfg.latent, cfg.ch, batch_norm=False)
-            self.decoder = dcgan_generator(cfg.latent, data_shape, cfg.ch, batch_norm=False, out_act=None)
+            mean = dcgan_generator(cfg.latent, data_shape, cfg.ch, batch_norm=False, out_act=None)
         else:
             self.encoder = mlp(d, 2 * cfg.latent, cfg.hidden, cfg.depth)
-            self.decoder = mlp(cfg.latent, d, cfg.hidden, cfg.depth)
-        self.log_sigma = nn.Parameter(torch.zeros(d))  # decoder noise scale, learned
-        self.opts = {"vae": torch.optim.Adam(self.parameters(), lr=cfg.lr)}
+            mean = mlp(cfg.latent, d, cfg.hidden, cfg.depth)
+        self.decoder = GaussianDecoder(mean, d)
 
-    def negative_elbo(self, x):
-        """−ELBO per sample, in nats: Gaussian NLL of x under p(x|z) + KL(q(z|x) ‖ N(0, I))."""
+    def players(self) -> dict[str, dict]:
+        """Each player (a child network) and its Adam settings; the training loop builds the optimisers."""
+        return {"encoder": dict(lr=self.cfg.lr), "decoder": dict(lr=self.cfg.lr)}
+
+    def negative_elbo(self, x, eps):
+        """−ELBO per sample, in nats: Gaussian NLL of x under p(x|z) + KL(q(z|x) ‖ N(0, I)), with
+        z = μ + σ ⊙ ε (eq. 10)."""
         mu, log_var = self.encoder(x).chunk(2, dim=1)
-        z = mu + (0.5 * log_var).exp() * torch.randn_like(mu)
-        x_hat = self.decoder(z).flatten(1)
-        nll = 0.5 * (((x.flatten(1) - x_hat) / self.log_sigma.exp()).square()
-                     + 2 * self.log_sigma + math.log(2 * math.pi)).sum(1)
+        z = mu + (0.5 * log_var).exp() * eps
+        x_hat, log_sigma = self.decoder(z).flatten(1), self.decoder.log_sigma
+        nll = 0.5 * (((x.flatten(1) - x_hat) / log_sigma.exp()).square()
+                     + 2 * log_sigma + math.log(2 * math.pi)).sum(1)
         kl = 0.5 * (mu.square() + log_var.exp() - 1 - log_var).sum(1)
         return nll.mean(), kl.mean()
 
-    def train_step(self, x, y=None, regularise=True):
-        nll, kl = self.negative_elbo(x)
-        optimise(self.opts["vae"], nll + kl, self.cfg)
-        return {"loss": (nll + kl).item(), "nll": nll.item(), "kl": kl.item()}
+    def train_step(self, x, noise, regularise=True):
+        """One step on −ELBO for encoder and decoder together."""
+        nll, kl = self.negative_elbo(x, noise.randn(x.shape[0], self.cfg.latent))
+        yield ("encoder", "decoder"), nll + kl, {"loss": nll + kl, "nll": nll, "kl": kl}
+
+    @classmethod
+    def resolve(cls, cfg, sampler=None, steps=None, **options):
+        return one_step(cls, sampler, steps, **options)
 
     @sampling
-    def sample(self, n, generator=None, steps=None, sampler=None, eta=0.0):
-        self.nfe(steps, sampler, eta)
-        z = torch.randn((n, self.cfg.latent), generator=generator, device=self.log_sigma.device)
+    def sample(self, n, generator=None, setting=None, on_step=None):
+        z = torch.randn((n, self.cfg.latent), generator=generator, device=self.decoder.log_sigma.device)
         return self.decoder(z).view(n, *self.data_shape)
 
-    def nfe(self, steps=None, sampler=None, eta=0.0):
-        check_sampler(type(self), sampler, eta)
-        if steps not in (None, 1):
-            raise ValueError(f"{type(self).__name__} samples in one step; got steps={steps}")
-        return 1
+
+class GaussianDecoder(nn.Module):
+    """p(x|z) = N(μ_θ(z), diag σ²): the mean network and a learned per-dimension log σ."""
+
+    def __init__(self, mean: nn.Module, d: int):
+        super().__init__()
+        self.mean, self.log_sigma = mean, nn.Parameter(torch.zeros(d))
+
+    def forward(self, z):
+        return self.mean(z)

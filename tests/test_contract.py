@@ -6,6 +6,7 @@ import torch
 
 from genbench.data import get_dataset
 from genbench.evaluate import draw_samples
+from genbench.train import Trainer
 from models import MODELS, default_config
 
 DATA = {name: get_dataset(name, n_reference=10) for name in ("grid25", "digits")}
@@ -29,10 +30,11 @@ def sample(model, seed=1, n=16):
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{m}-{d}" for m, d in CASES])
 def trained(request):
-    """A model after three optimisation steps on 2-D points or on images, and the losses it reported."""
+    """A model after three steps of the training loop on 2-D points or on images, and the losses it reported."""
     name, data = request.param
     model = fresh(name, data)
-    losses = [model.train_step(DATA[data].train[i * 32:(i + 1) * 32]) for i in range(3)]
+    trainer = Trainer(model, seed=0)
+    losses = [trainer.step(DATA[data].train[i * 32:(i + 1) * 32], i) for i in range(3)]
     return model, losses, request.param
 
 
@@ -66,27 +68,46 @@ def test_state_dict_round_trip(trained):
 def test_unknown_sampler_is_a_value_error(trained):
     model, _, _ = trained
     with pytest.raises(ValueError, match="samplers are"):
-        model.nfe(sampler="no-such-sampler")
+        type(model).resolve(model.cfg, sampler="no-such-sampler")
 
 
 def test_counted_nfe_equals_declared(trained):
     model, _, _ = trained
-    for sampler in model.SAMPLERS:  # every sampler the family declares, the first being its default
-        _, counted = draw_samples(model, n=20, batch=8, seed=0, setting={"sampler": sampler})
-        assert counted == model.nfe(sampler=sampler) == model.nfe()
+    family = type(model)
+    for sampler in family.SAMPLERS:  # every sampler the family declares, the first being its default
+        setting = family.resolve(model.cfg, sampler)
+        _, counted = draw_samples(model, n=20, batch=8, seed=0, setting=setting)
+        assert counted == setting.nfe
+    assert family.resolve(model.cfg) == family.resolve(model.cfg, family.SAMPLERS[0])
 
 
 @pytest.mark.parametrize("name, data", CASES)
 def test_train_step_updates_every_player(name, data):
     """Every network of the family (G and D of a GAN, encoder and decoder of a VAE) learns in one
-    step: a generator that never updates must not pass because its discriminator did."""
+    step of the loop, and the players are all its trainable networks: a generator that never
+    updates must not pass because its discriminator did."""
     model = fresh(name, data)
-    players = {n: m for n, m in model.named_children() if any(True for _ in m.parameters())}
+    players = {n: getattr(model, n) for n in model.players()}
+    trainable = {n for n, m in model.named_children() if any(p.requires_grad for p in m.parameters())}
+    assert set(players) == trainable and set(model.SAMPLING_NETS) <= trainable
     before = {n: [p.detach().clone() for p in m.parameters()] for n, m in players.items()}
-    model.train_step(DATA[data].train[:32])
-    assert len(players) >= 1
+    Trainer(model, seed=0).step(DATA[data].train[:32], 0)
     for n, m in players.items():
         assert any(not torch.equal(b, p) for b, p in zip(before[n], m.parameters())), f"{name}: {n} did not change"
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_ema_averages_the_sampling_networks_only_and_samples_with_them(name):
+    model = fresh(name, "grid25")
+    model.cfg = dataclasses.replace(model.cfg, ema=0.5)
+    trainer = Trainer(model, seed=0)
+    assert set(trainer.ema) == set(model.SAMPLING_NETS)  # no EMA of a discriminator or an encoder
+    for i in range(3):
+        trainer.step(DATA["grid25"].train[:32], i)
+    raw = sample(model)
+    averaged = trainer.sampling_model()
+    assert all(getattr(averaged, n) is trainer.ema[n] for n in model.SAMPLING_NETS)
+    assert not torch.equal(sample(averaged), raw)
 
 
 def test_sampling_restores_the_mode_it_found():

@@ -12,7 +12,7 @@ from genbench.cli import cli
 from genbench.data import get_dataset
 from genbench.data.toy import grid25_means
 from genbench.results import load_leaderboard
-from genbench.train import train
+from genbench.train import Trainer, train
 from models import MODELS
 from models.diffusion import ddim_sample, ddpm_sample, linear_betas
 from models.nets import FourierFeatures
@@ -55,20 +55,19 @@ def test_the_loop_sets_the_scheduled_rate_and_skips_lazy_r1():
     cfg = dataclasses.replace(MODELS["ddgan"].Config(), steps=6, batch_size=32, hidden=16, lr_schedule="cosine",
                               lr_min=1e-6, lazy_reg=4, ema=None)
     torch.manual_seed(0)
-    model = MODELS["ddgan"](cfg, data.shape)
-    seen, step = [], model.train_step
+    trainer = Trainer(MODELS["ddgan"](cfg, data.shape), seed=0)
+    seen, step = [], trainer.step
 
-    def recording_step(x, regularise):
-        losses = step(x, regularise=regularise)
+    def recording_step(x, i):
+        losses = step(x, i)
         seen.append(losses["r1"])
         return losses
 
-    model.train_step = recording_step
-    train(model, None, data.to_model(data.train), cfg.steps, cfg.batch_size, torch.Generator().manual_seed(0),
-          progress=False)
+    trainer.step = recording_step
+    train(trainer, data.to_model(data.train), torch.Generator().manual_seed(0), progress=False)
     assert [r > 0 for r in seen] == [True, False, False, False, True, False]
     last = learning_rate(cfg.lr_g, cfg.steps - 1, cfg)
-    assert model.opts["generator"].param_groups[0]["lr"] == pytest.approx(last) and last < cfg.lr_g / 10
+    assert trainer.opts["generator"].param_groups[0]["lr"] == pytest.approx(last) and last < cfg.lr_g / 10
 
 
 def test_fourier_features_tell_every_grid25_mode_apart():
@@ -96,7 +95,7 @@ def test_pack_makes_d_judge_m_samples_jointly():
     model = MODELS["gan"](cfg, (2,))
     assert model.discriminator[1][0].in_features == 8 + 2 * cfg.n_fourier  # 4 points of 2 coordinates
     assert model.d_logit(torch.randn(64, 2)).shape == (16,)
-    assert all(math.isfinite(v) for v in model.train_step(torch.randn(64, 2)).values())
+    assert all(math.isfinite(v) for v in Trainer(model, seed=0).step(torch.randn(64, 2), 0).values())
     with pytest.raises(ValueError, match="multiple of pack"):
         MODELS["gan"].Config(pack=3, batch_size=64)
 
@@ -174,30 +173,38 @@ def test_bad_npz_is_one_line_exit_2_and_nothing_written(tmp_path, arrays, needle
 
 
 class Recorder(torch.nn.Module):
-    """A stand-in family that keeps the batches the loop hands it."""
+    """A stand-in family with one player that keeps the batches the loop hands it."""
+    SAMPLING_NETS = ("net",)
 
     def __init__(self, cfg):
         super().__init__()
-        self.cfg, self.w, self.seen = cfg, torch.nn.Parameter(torch.zeros(1)), []
-        self.opts = {"w": torch.optim.SGD([self.w], lr=0.1)}
+        self.cfg, self.net, self.seen = cfg, torch.nn.Linear(1, 1), []
 
-    def train_step(self, x, regularise=True):
+    def players(self):
+        return {"net": {"lr": 0.1}}
+
+    def train_step(self, x, noise, regularise=True):
         self.seen.append(x)
-        return {"loss": 0.0}
+        loss = self.net.weight.sum() * 0
+        yield "net", loss, {"loss": loss}
 
 
 def test_the_loop_flips_images_left_right_when_the_recipe_asks():
     ramp = torch.arange(4.0).expand(10, 1, 4, 4)  # every image: columns 0, 1, 2, 3
     for hflip in (False, True):
         model = Recorder(Recipe(steps=5, batch_size=10, hflip=hflip))
-        train(model, None, ramp, 5, 10, torch.Generator().manual_seed(0), progress=False)
+        train(Trainer(model, seed=0), ramp, torch.Generator().manual_seed(0), progress=False)
         firsts = torch.cat(model.seen)[:, 0, 0, 0]
         assert set(firsts.tolist()) == ({0.0, 3.0} if hflip else {0.0})  # mirrored ones start with column 3
 
 
 def test_gradient_norm_is_clipped():
-    from models.recipe import optimise
-    w = torch.nn.Parameter(torch.zeros(3))
-    opt = torch.optim.SGD([w], lr=1.0)
-    optimise(opt, -1000 * w.sum(), Recipe(grad_clip=0.5))
-    assert float(w.detach().norm()) == pytest.approx(0.5)  # one SGD step of lr 1 moves by the clipped gradient
+    class Steep(Recorder):
+        def train_step(self, x, noise, regularise=True):
+            loss = -1000 * self.net.weight.sum() - 1000 * self.net.bias.sum()
+            yield "net", loss, {"loss": loss}
+
+    model = Steep(Recipe(steps=1, batch_size=2, grad_clip=0.5))
+    Trainer(model, seed=0).step(torch.zeros(2, 1), 0)
+    grads = torch.cat([model.net.weight.grad.flatten(), model.net.bias.grad])
+    assert float(grads.norm()) == pytest.approx(0.5)  # the loop clipped the joint gradient before Adam's step

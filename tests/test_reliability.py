@@ -223,6 +223,8 @@ def test_a_bad_checkpoint_stops_the_run_before_anything_is_written(gan_run, tmp_
     (lambda s: s.update(step=-1), "not a step count"),
     (lambda s: s.update(step=10**6), "past this run's 3 steps"),
     (lambda s: s["rng"].update(torch=torch.zeros(3, dtype=torch.uint8)), "random-number state"),
+    (lambda s: s["rng"].pop("noise"), "random-number state"),
+    (lambda s: s.pop("format"), "before genbench's trainer split"),  # one EMA of everything, one Adam per family
 ])
 def test_structurally_wrong_checkpoints_are_one_line(gan_run, tmp_path, damage, needle):
     run_dir = copy_run(gan_run, tmp_path / "r" / "runs")
@@ -279,7 +281,11 @@ def test_checkpoint_of_another_shape(gan_run, tmp_path):
 
 def test_divergence_is_a_row_not_a_crash(tmp_path, monkeypatch):
     real = GAN.train_step
-    monkeypatch.setattr(GAN, "train_step", lambda self, x, y=None, **kw: {**real(self, x, **kw), "loss_g": float("nan")})
+    def nan_step(self, x, noise, regularise=True):  # the real phases, reporting a NaN generator loss
+        for player, loss, logs in real(self, x, noise, regularise):
+            yield player, loss, {**logs, "loss_g": torch.tensor(float("nan"))}
+
+    monkeypatch.setattr(GAN, "train_step", nan_step)
     r = invoke("run", "--model", "gan", "--steps", "5", *TINY, "--results", str(tmp_path))
     assert r.exit_code == 0 and "diverged" in r.stderr
     row = runs(tmp_path).iloc[0]
