@@ -1,4 +1,5 @@
 """The `genbench` command line: parses, calls, prints. Bad input is one line on stderr, exit 2."""
+import dataclasses
 import json
 import signal
 import sys
@@ -101,7 +102,13 @@ def cli():
               "[default: $GENBENCH_INCEPTION_WEIGHTS or the torch hub cache]; without it FID is skipped.")
 @click.option("--results", "results_dir", default="results", show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
-@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cpu or cuda.")
+@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cpu or cuda (under torchrun: "
+              "cuda means each rank's own GPU).")
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16"]),
+              help="Training arithmetic: bf16 autocast with fp32 master weights (for GPUs; part of the run's identity).")
+@click.option("--compile", is_flag=True, help="torch.compile the networks (opt-in: compiling takes minutes).")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads of this process [default: torch's, all cores]; "
+              "on a machine shared with other torch processes use fewer (see the README).")
 @click.option("--checkpoint-every", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Training steps between checkpoints (one is always written at the end).")
 @click.option("--resume", is_flag=True,
@@ -128,11 +135,23 @@ def run(model, dataset, seed, steps, batch_size, assignments, results_dir, check
         return
     from .data.vision import DataError
     from .runner import RunError, run as run_one  # torch-heavy imports only when there is work to do
+    from .train import join_torchrun
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    world, device = join_torchrun(cfg.device)  # one process, or this rank of a torchrun job
+    if cfg.hparams.batch_size % world.size:
+        raise click.UsageError(f"the batch ({cfg.hparams.batch_size}) must split evenly over {world.size} ranks")
+    log = (lambda m: click.echo(m, err=True)) if world.main else (lambda m: None)
     try:
-        rows = run_one(cfg, results_dir, progress=progress, log=lambda m: click.echo(m, err=True),
-                       every=checkpoint_every, resume=resume)
+        rows = run_one(dataclasses.replace(cfg, device=device), results_dir, progress=progress and world.main, log=log,
+                       every=checkpoint_every, resume=resume, world=world)
     except (OSError, LeaderboardError, RunError, DataError) as e:
         raise click.ClickException(str(e)) from None
+    finally:
+        if world.size > 1:
+            torch.distributed.destroy_process_group()
+    if not world.main:
+        return
     for row in rows:
         click.echo(summary(row))
     click.echo(f"leaderboard {results_dir / 'leaderboard.csv'}, run folder {results_dir / 'runs' / rows[0]['run_id']}")

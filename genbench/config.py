@@ -13,7 +13,8 @@ from models import MODELS, default_config
 
 
 NOT_HASHED = ("seed", "device", "data_root", "download", "inception_weights", "samplers", "sample_steps", "eta",
-              "dataset_file")
+              "dataset_file", "compile", "threads")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class RunConfig:
     timing_repeats: int = 5
     data_seed: int = 0              # fixed, so every model and seed trains on the same draw
     device: str = "cpu"
+    precision: str = "fp32"         # "bf16": training under bf16 autocast (fp32 master weights); hashed, it changes the numbers
+    compile: bool = False           # torch.compile the networks (the same model, compiled kernels: not hashed)
+    threads: int | None = None      # CPU threads of this process; None = torch's default (all cores)
     # where things are, not what the experiment is: kept out of the hash
     data_root: str | None = None    # torchvision datasets; None = $GENBENCH_DATA or ~/.cache/genbench/data
     download: bool = False          # allow downloading datasets and the FID weights
@@ -91,7 +95,7 @@ def override(hparams, assignments: dict[str, str]):
 
 def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments: dict | None = None,
                 n_eval=None, sample_batch=None, samplers=None, sample_steps=None, eta=0.0, image_size=None,
-                device="cpu", standardise=True, **paths) -> RunConfig:
+                device="cpu", standardise=True, precision="fp32", compile=False, threads=None, **paths) -> RunConfig:
     """A validated RunConfig: the family's defaults for the data's kind with `assignments`
     (name -> text) applied, every sampler setting checked. Bad values raise ValueError."""
     if files.is_file(dataset):  # a user's 2-D data: read and check it now, so a bad file writes nothing
@@ -113,10 +117,12 @@ def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments:
         raise ValueError(f"--device {device}: no CUDA device is available here")
     if kind == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"--device {device}: no MPS device is available here")
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     cfg = RunConfig(model, dataset, seed, hparams, n_eval=n_eval or default_n(dataset),
                     sample_batch=sample_batch or (100 if len(shape) == 3 else 1000), samplers=samplers,
                     sample_steps=sample_steps, eta=eta, image_size=image_size, device=device,
-                    standardise=standardise, **paths)
+                    standardise=standardise, precision=precision, compile=compile, threads=threads, **paths)
     settings(cfg)  # checks every sampler setting before any work
     return cfg
 

@@ -27,7 +27,7 @@ from .data import dataset_shape, files, get_dataset
 from .evaluate import NonFiniteSamples, draw_samples, evaluate, sample_batches, sample_metrics
 from .plots import plot_samples
 from .results import append_row, atomic_write, check_writable, file_mode, load_leaderboard, read_rows
-from .train import Diverged, Trainer, rng_state, seed_everything, set_rng_state, train
+from .train import Diverged, Trainer, World, rng_state, seed_everything, set_rng_state, train
 from models import MODELS
 
 CHECKPOINT = "checkpoint.pt"
@@ -53,7 +53,10 @@ def git_commit() -> str:
 
 
 def build(cfg: RunConfig, shape) -> torch.nn.Module:
-    return MODELS[cfg.model](cfg.hparams, shape).to(cfg.device)
+    model = MODELS[cfg.model](cfg.hparams, shape).to(cfg.device)
+    if len(shape) == 3 and cfg.device.startswith("cuda"):  # NHWC convolutions: faster on tensor cores
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def run_name(cfg: RunConfig) -> str:
@@ -149,10 +152,28 @@ def done_settings(results_dir: Path, run_id: str) -> set[tuple]:
 
 
 def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, every: int = 1000,
-        resume: bool = False) -> list[dict]:
+        resume: bool = False, world: World = World()) -> list[dict]:
     """Train (or continue), evaluate under each sampler setting not yet in the leaderboard, save
-    the run directory, then append one row per setting. Returns the rows (old ones included)."""
+    the run directory, then append one row per setting. Returns the rows (old ones included).
+
+    Under torchrun every rank trains; rank 0 alone checks, writes and evaluates, and tells the
+    others whether there is training to do."""
     results_dir = Path(results_dir)
+    if not world.main:
+        return _follow(cfg, results_dir, every, world)
+    told = []  # whether the other ranks were told to train
+
+    def start_training():
+        told.append(world.agree(True))
+
+    try:
+        return _lead(cfg, results_dir, progress, log, every, resume, world, start_training)
+    finally:
+        if not told:  # nothing to train, or rank 0 stopped with an error: release the others
+            world.agree(False)
+
+
+def _lead(cfg, results_dir, progress, log, every, resume, world, start_training) -> list[dict]:
     check_writable(results_dir)
     run_id = run_name(cfg)
     done = done_settings(results_dir, run_id)
@@ -180,9 +201,21 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
             if state is not None:  # a damaged or foreign checkpoint stops the run before the floor row
                 check_resumable(state, cfg, path)
             real_floor(cfg, data, features, results_dir, log)
-            return _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every, state)
+            start_training()
+            return _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every, state, world)
     except Timeout:
         raise RunError(f"{run_id} is being run by another process") from None
+
+
+def _follow(cfg: RunConfig, results_dir: Path, every: int, world: World) -> list[dict]:
+    """A rank other than 0: once rank 0 has checked the run (and holds its lock), train in step with
+    it from the same checkpoint; write nothing."""
+    if not world.agree(False):
+        return []
+    path = results_dir / "runs" / run_name(cfg) / CHECKPOINT
+    state = load_checkpoint(path) if path.exists() else None
+    _run(cfg, load_data(cfg), None, [], run_name(cfg), path.parent, results_dir, False, lambda m: None, every, state, world)
+    return []
 
 
 def load_data(cfg: RunConfig):
@@ -242,11 +275,14 @@ def real_floor(cfg: RunConfig, data, features, results_dir: Path, log=print) -> 
         log(f"real-data floor for {cfg.dataset} ({cols['feature_extractor']}, n={cols['n_samples']}) added to the leaderboard")
 
 
-def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every, state) -> list[dict]:
-    """Train from scratch, or from `state` (the run's checkpoint, already checked), then evaluate."""
+def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log, every, state, world) -> list[dict]:
+    """Train from scratch, or from `state` (the run's checkpoint, already checked), then evaluate
+    (rank 0: the other ranks of a torchrun job only train)."""
     seed_everything(cfg.seed)
+    if cfg.device.startswith("cuda"):  # TF32 matmuls and convolutions: fp32 storage, tensor-core speed
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     model = build(cfg, data.shape)
-    trainer = Trainer(model, cfg.seed)
+    trainer = Trainer(model, cfg.seed, cfg.precision, world, cfg.compile)
     data_rng = torch.Generator().manual_seed(cfg.seed)
     path, start, prior_sec = run_dir / CHECKPOINT, 0, 0.0
     if state is not None:
@@ -257,18 +293,21 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
             raise RunError(f"{path} has a damaged random-number state ({first_line(e)})") from None
         start, prior_sec = state["step"], state["train_sec"]
         log(f"reusing the trained {run_id}" if start == cfg.hparams.steps else f"resuming {run_id} from step {start}")
-    atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2).encode())
+    if world.main:
+        atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2).encode())
     hp = cfg.hparams
     row = {"run_id": run_id, "model": cfg.model, "dataset": cfg.dataset, "seed": cfg.seed,
            "steps": hp.steps, "status": "ok", "params": sum(p.numel() for p in model.parameters())}
     t0 = time.perf_counter()
 
     def checkpoint(step):
-        save_checkpoint(path, cfg, step, trainer, data_rng, prior_sec + time.perf_counter() - t0)
+        if world.main:
+            save_checkpoint(path, cfg, step, trainer, data_rng, prior_sec + time.perf_counter() - t0)
 
     row.update(**extractor_columns(data, features), config_hash=cfg.config_hash(), genbench_version=__version__,
                git_commit=git_commit(), torch_version=torch.__version__, device=cfg.device,
-               standardise=cfg.standardise if not data.is_image else None,
+               standardise=cfg.standardise if not data.is_image else None, train_precision=cfg.precision,
+               compile=cfg.compile, threads=torch.get_num_threads(), world_size=world.size,
                **{f"hp_{k}": v for k, v in cfg.to_dict()["hparams"].items()})
     try:
         train_sec = prior_sec + train(trainer, data.to_model(data.train), data_rng, start, checkpoint, every, progress)
@@ -276,6 +315,8 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
     except Diverged as e:
         log(f"{run_id} diverged: {e}")
         row["status"] = "diverged"
+    if not world.main:
+        return []
     model = trainer.sampling_model()
     return [_evaluate_one(cfg, data, features, model, dict(row), setting, run_dir, results_dir, progress, log)
             for setting in todo]

@@ -2,7 +2,7 @@
 the losses of one step, the networks that sample); the `Trainer` builds one Adam per player, sets
 the recipe's learning rate each step, steps each player on its loss in the family's order (a GAN's
 D then G), clips gradients, applies the lazy regulariser's schedule, keeps the EMA of the sampling
-networks only, and runs the step under bf16 autocast and DistributedDataParallel when asked.
+networks only, and runs the step under bf16 autocast and data-parallel over torchrun's ranks when asked.
 `train` draws the batches, checks losses, checkpoints and shows progress."""
 import contextlib
 import copy
@@ -30,10 +30,38 @@ class World:
     """This process's place in a data-parallel job (torchrun's RANK and WORLD_SIZE)."""
     rank: int = 0
     size: int = 1
+    local_rank: int = 0
 
     @property
     def main(self) -> bool:  # the rank that writes results
         return self.rank == 0
+
+    def agree(self, go: bool) -> bool:
+        """Rank 0's decision (here: whether to train), sent to every rank; rank 0 passes its own."""
+        if self.size == 1:
+            return go
+        flag = [go]
+        torch.distributed.broadcast_object_list(flag, src=0)
+        return flag[0]
+
+
+def join_torchrun(device: str) -> tuple[World, str]:
+    """This process's World under torchrun (RANK, WORLD_SIZE, LOCAL_RANK and the rendezvous in the
+    environment; NCCL on CUDA, gloo on CPU) and its device: cuda → cuda:LOCAL_RANK. Without
+    torchrun, one process on `device`."""
+    import datetime
+    import os
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size == 1:
+        return World(), device
+    world = World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+    if device.startswith("cuda"):
+        device = f"cuda:{world.local_rank}"
+        torch.cuda.set_device(device)
+    # rank 0 may train the domain classifier before the others hear from it: a generous timeout
+    torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo",
+                                         timeout=datetime.timedelta(hours=2))
+    return world, device
 
 
 def seed_everything(seed: int) -> None:
@@ -71,7 +99,8 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 class Trainer:
     """Optimises one family instance `model` with its recipe (`model.cfg`, a `models.recipe.Recipe`)."""
 
-    def __init__(self, model: torch.nn.Module, seed: int, precision: str = "fp32", world: World = World()):
+    def __init__(self, model: torch.nn.Module, seed: int, precision: str = "fp32", world: World = World(),
+                 compile: bool = False):
         device = next(model.parameters()).device
         self.model, self.recipe, self.world = model, model.cfg, world
         self.nets = {name: getattr(model, name) for name in model.players()}
@@ -83,24 +112,14 @@ class Trainer:
         self.noise = BatchNoise(torch.Generator(device).manual_seed(seed), world.rank, world.size)
         self.autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16" \
             else contextlib.nullcontext
-        self.ddp = {}
-        if world.size > 1:  # gradients averaged over ranks; rank 0's initial weights broadcast to all
-            from torch.nn.parallel import DistributedDataParallel as DDP
-            self.ddp = {name: DDP(net, broadcast_buffers=False) for name, net in self.nets.items()}
+        if world.size > 1:  # every rank starts from rank 0's weights
+            for tensor in [*model.parameters(), *model.buffers()]:
+                torch.distributed.broadcast(tensor.data, src=0)
         self.ema = ({name: copy.deepcopy(getattr(model, name)).requires_grad_(False) for name in model.SAMPLING_NETS}
                     if self.recipe.ema is not None else {})
-
-    @contextlib.contextmanager
-    def _distributed(self):
-        """The family's calls go through the DDP wrappers during a step, and through the plain
-        networks at any other time (sampling, state dicts)."""
-        for name, wrapper in self.ddp.items():
-            setattr(self.model, name, wrapper)
-        try:
-            yield
-        finally:
-            for name, net in self.nets.items():
-                setattr(self.model, name, net)
+        if compile:  # in place, so the state-dict keys stay those of the plain networks
+            for net in [*self.nets.values(), *self.ema.values()]:
+                net.compile()
 
     def step(self, x: torch.Tensor, step: int) -> dict[str, float]:
         """One training step at (0-based) `step`; returns the family's logged values."""
@@ -108,29 +127,36 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = learning_rate(group["initial_lr"], step, self.recipe)
         logs = {}
-        with self._distributed():
-            phases = self.model.train_step(x, self.noise, regularise(step, self.recipe))
-            try:
-                while True:
-                    with self.autocast():
-                        players, loss, out = next(phases, (None, None, None))
-                    if players is None:
-                        break
-                    self._optimise((players,) if isinstance(players, str) else players, loss)
-                    logs.update(out)
-            finally:
-                phases.close()  # leaves the family's `frozen` blocks if a step failed
+        phases = self.model.train_step(x, self.noise, regularise(step, self.recipe))
+        try:
+            while True:
+                with self.autocast():
+                    players, loss, out = next(phases, (None, None, None))
+                if players is None:
+                    break
+                self._optimise((players,) if isinstance(players, str) else players, loss)
+                logs.update(out)
+        finally:
+            phases.close()  # leaves the family's `frozen` blocks if a step failed
         for name, ema in self.ema.items():
             ema_update(ema, self.nets[name], ema_decay(step, self.recipe))
-        return {k: float(v.detach()) for k, v in logs.items()}
+        values = torch.stack([v.detach().float() for v in logs.values()])
+        if self.world.size > 1:  # the global batch's losses, the same on every rank (a NaN stops all)
+            torch.distributed.all_reduce(values)  # a sum: gloo has no average
+            values /= self.world.size
+        return dict(zip(logs, values.tolist()))
 
     def _optimise(self, players: tuple[str, ...], loss: torch.Tensor) -> None:
-        """Zero the players' gradients, backward, clip their joint norm (grad_clip), step each."""
+        """Zero the players' gradients, backward, average them over the ranks, clip their joint
+        norm (grad_clip), step each."""
         for name in players:
             self.opts[name].zero_grad(set_to_none=True)
         loss.backward()
+        params = [p for n in players for p in self.nets[n].parameters() if p.grad is not None]
+        if self.world.size > 1:
+            average_gradients(params, self.world.size)
         if self.recipe.grad_clip:
-            torch.nn.utils.clip_grad_norm_([p for n in players for p in self.nets[n].parameters()], self.recipe.grad_clip)
+            torch.nn.utils.clip_grad_norm_(params, self.recipe.grad_clip)
         for name in players:
             self.opts[name].step()
 
@@ -151,6 +177,20 @@ class Trainer:
         for k, net in self.ema.items():
             net.load_state_dict(state["ema"][k])
         self.noise.generator.set_state(state["noise"])
+
+
+def average_gradients(params: list, world_size: int) -> None:
+    """Data parallelism's gradient: the mean over ranks of each rank's mean over its share of the
+    batch, i.e. the mean over the global batch, by one all-reduce of the flattened gradients.
+    (Not DistributedDataParallel's hooks: they do not support double backward, and DDGAN's R1 is
+    one; through DDP the 2-rank DDGAN drifted from one process by 7e-4 in 50 steps.)"""
+    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+    grads = [p.grad for p in params]
+    flat = _flatten_dense_tensors(grads)
+    torch.distributed.all_reduce(flat)
+    flat /= world_size
+    for g, mean in zip(grads, _unflatten_dense_tensors(flat, grads)):
+        g.copy_(mean)
 
 
 def draw_batch(x_train: torch.Tensor, batch_size: int, data_rng: torch.Generator, hflip: bool, world: World):
