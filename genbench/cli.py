@@ -205,7 +205,9 @@ def _present(v) -> bool:
               type=click.Path(file_okay=False, path_type=Path))
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--dry-run", is_flag=True, help="List the runs, what is done, and the estimated cost; run nothing.")
-def suite(name, seeds, workers, results_dir, device, dry_run):
+@click.option("--print-commands", is_flag=True, help="Print one `genbench run` command per run still to do, for a "
+              "scheduler (a SLURM array, GNU parallel) to run across machines on a shared results folder; run nothing.")
+def suite(name, seeds, workers, results_dir, device, dry_run, print_commands):
     """Run a declared grid of runs (`genbench list` shows the suites), skipping what is done.
 
     Interrupted, the same command continues where it stopped: runs already in the leaderboard
@@ -218,6 +220,12 @@ def suite(name, seeds, workers, results_dir, device, dry_run):
         cfgs = plan(name, list(seeds), device=device)
         if dry_run:
             click.echo(cost_table(cfgs, results_dir))
+            return
+        if print_commands:
+            from .suites import command, is_done
+            for c in cfgs:
+                if not is_done(c, results_dir):
+                    click.echo(command(c, results_dir))
             return
         failures = run_suite(cfgs, results_dir, workers, log=lambda m: click.echo(m, err=True))
     except (ValueError, OSError, LeaderboardError, RunError, DataError) as e:

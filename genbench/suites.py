@@ -1,7 +1,9 @@
 """Declared grids of runs (models × datasets × training variants × seeds, each with its sampler
 settings), run resumably: a run whose every setting is in the leaderboard is skipped."""
 import ctypes
+import dataclasses
 import os
+import shlex
 import signal
 import sys
 import time
@@ -14,8 +16,9 @@ import torch
 
 from . import first_line
 from .config import RunConfig, make_config, settings
+from .data import dataset_shape
 from .runner import done_settings, run_name, setting_key
-from models import MODELS
+from models import MODELS, default_config
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,31 @@ def plan(name: str, seeds: list[int], **run_options) -> list[RunConfig]:
 def is_done(cfg: RunConfig, results_dir: Path) -> bool:
     done = done_settings(results_dir, run_name(cfg))
     return all(setting_key(s) in done for s in settings(cfg))
+
+
+def command(cfg: RunConfig, results_dir: Path) -> str:
+    """The `genbench run` command line that makes exactly this run (same run id), for a scheduler."""
+    defaults = default_config(cfg.model, dataset_shape(cfg.dataset, cfg.image_size))
+    args = ["genbench", "run", "--model", cfg.model, "--dataset", cfg.dataset_file or cfg.dataset,
+            "--seed", str(cfg.seed), "--n-eval", str(cfg.n_eval), "--sample-batch", str(cfg.sample_batch)]
+    for f in dataclasses.fields(cfg.hparams):
+        value = getattr(cfg.hparams, f.name)
+        if value != getattr(defaults, f.name):
+            args += ["--set", f"{f.name}={value}"]
+    if cfg.samplers:
+        args += ["--sampler", ",".join(cfg.samplers)]
+    if cfg.sample_steps:
+        args += ["--sample-steps", ",".join(map(str, cfg.sample_steps))]
+    if cfg.eta:
+        args += ["--eta", str(cfg.eta)]
+    if cfg.image_size:
+        args += ["--image-size", str(cfg.image_size)]
+    if not cfg.standardise:
+        args.append("--no-standardise")
+    if cfg.precision != "fp32":
+        args += ["--precision", cfg.precision]
+    args += ["--device", cfg.device, "--results", str(results_dir), "--no-progress"]
+    return shlex.join(args)
 
 
 def train_step_seconds(cfg: RunConfig) -> float:

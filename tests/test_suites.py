@@ -115,3 +115,22 @@ def test_a_suite_killed_with_sigkill_takes_its_workers_with_it(tmp_path):
     while time.time() < deadline and any(_alive(w) for w in workers):
         time.sleep(0.2)
     assert not any(_alive(w) for w in workers)
+
+
+@pytest.mark.parametrize("name", ["toy", "paper-pacgan", "paper-cifar10"])
+def test_printed_commands_make_exactly_the_planned_runs(name, tmp_path):
+    """`--print-commands` is for a scheduler: each line, run as it is, must be the same run (same id)."""
+    import json
+    import shlex
+    from genbench.config import RunConfig
+    from genbench.runner import run_name
+    r = CliRunner().invoke(cli, ["suite", name, "--seeds", "0,1", "--print-commands", "--results", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == len(plan(name, [0, 1]))
+    for line, cfg in zip(lines, plan(name, [0, 1])):
+        argv = shlex.split(line)
+        assert argv[:2] == ["genbench", "run"]
+        dry = CliRunner().invoke(cli, [*argv[1:], "--dry-run"])
+        assert dry.exit_code == 0, dry.output
+        assert run_name(RunConfig.from_dict(json.loads(dry.output))) == run_name(cfg)
