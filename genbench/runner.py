@@ -174,6 +174,8 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
 
 
 def _lead(cfg, results_dir, progress, log, every, resume, world, start_training) -> list[dict]:
+    """Rank 0's (or the only process's) run: the checks, the lock, the floor row; then
+    `start_training()` tells the other ranks to join, and the run trains and is evaluated."""
     check_writable(results_dir)
     run_id = run_name(cfg)
     done = done_settings(results_dir, run_id)
