@@ -227,3 +227,15 @@ def test_a_sampler_sweep_is_one_trained_model_and_one_row_per_setting(tmp_path):
     assert r.exit_code == 0 and "already in the leaderboard" in r.stderr and len(runs(tmp_path)) == 6
     r = invoke(*base, "--sampler", "ddim,ddim", "--sample-steps", "3,3")  # a repeated setting is one row
     assert r.exit_code == 0 and len(runs(tmp_path)) == 7
+
+
+def test_precision_threads_and_world_size_are_in_the_row(tmp_path):
+    threads = torch.get_num_threads()
+    try:
+        r = invoke("run", "--model", "ddgan", "--precision", "bf16", "--threads", "1", "--results", str(tmp_path), *TINY)
+    finally:
+        torch.set_num_threads(threads)  # the CLI ran in this process: give the other tests their cores back
+    assert r.exit_code == 0, r.stderr
+    row = load_leaderboard(tmp_path).query("model == 'ddgan'").iloc[0]
+    assert (row["train_precision"], int(row["threads"]), int(row["world_size"])) == ("bf16", 1, 1)
+    assert row["status"] == "ok"
