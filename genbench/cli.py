@@ -9,7 +9,7 @@ import click
 import torch
 
 from . import first_line
-from .config import make_config
+from .config import PRECISIONS, make_config
 from .data import DATASETS
 from .metrics import METRICS
 from .results import LeaderboardError
@@ -104,7 +104,7 @@ def cli():
               type=click.Path(file_okay=False, path_type=Path))
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cpu or cuda (under torchrun: "
               "cuda means each rank's own GPU).")
-@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16"]),
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(PRECISIONS),
               help="Training arithmetic: bf16 autocast with fp32 master weights (for GPUs; part of the run's identity).")
 @click.option("--compile", is_flag=True, help="torch.compile the networks (opt-in: compiling takes minutes).")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads of this process [default: torch's, all cores]; "

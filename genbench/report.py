@@ -315,6 +315,9 @@ def diffusion_figure(board: pd.DataFrame, results_dir: Path, out: Path, n: int =
                 ax = axes[2 * k + i][j]
                 ax.scatter(*points[:, :2].T, s=1, alpha=0.4, c="tab:blue" if i == 0 else "tab:orange", rasterized=True)
                 ax.set_title(f"{name}\nt = {t}, ᾱ = {ab:.3g}", fontsize=9)
+        for j in range(len(states), columns):  # a shorter chain (DDGAN T=2) leaves its row's last panels empty
+            axes[2 * k][j].axis("off")
+            axes[2 * k + 1][j].axis("off")
     for ax in axes.flat:
         ax.set(aspect="equal", xlim=(-3.5, 3.5), ylim=(-3.5, 3.5))
     fig.suptitle(f"Diffusion on {dataset} (standardised coordinates): noising, and each trained model's denoising chain")
@@ -408,7 +411,7 @@ def _write_report(board: pd.DataFrame, results_dir: Path, out: Path, log) -> lis
         if made:
             figures.append(name)
         else:
-            log(f"{name} skipped: no {'diffusion rows' if name == 'nfe_sweep.png' else 'saved runs'} to draw it from")
+            log(f"{name} skipped: no {'multi-step sampler rows' if name == 'nfe_sweep.png' else 'saved runs'} to draw it from")
     index_html(plain, figures, out, results_dir / "leaderboard.csv")
     papers = []
     pacgan = pacgan_table(board)

@@ -17,8 +17,8 @@ import torch
 from . import first_line
 from .config import RunConfig, make_config, settings
 from .data import dataset_shape
-from .runner import done_settings, run_name, setting_key
-from models import MODELS, default_config
+from .runner import build, done_settings, run_name, setting_key
+from models import default_config
 
 
 @dataclass(frozen=True)
@@ -111,10 +111,9 @@ def command(cfg: RunConfig, results_dir: Path) -> str:
 def train_step_seconds(cfg: RunConfig) -> float:
     """Seconds of one training step at the run's batch size, after one warm-up step (the estimate
     behind --dry-run; on a busy machine it runs high)."""
-    from .data import dataset_shape
     from .train import Trainer
     shape = dataset_shape(cfg.dataset, cfg.image_size)
-    trainer = Trainer(MODELS[cfg.model](cfg.hparams, shape).to(cfg.device), cfg.seed)
+    trainer = Trainer(build(cfg, shape), cfg.seed)
     x = torch.rand(cfg.hparams.batch_size, *shape, device=cfg.device) * 2 - 1
     trainer.step(x, 0)
     t0 = time.perf_counter()

@@ -6,7 +6,9 @@ networks only, and runs the step under bf16 autocast and data-parallel over torc
 `train` draws the batches, checks losses, checkpoints and shows progress."""
 import contextlib
 import copy
+import datetime
 import math
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -17,9 +19,6 @@ from tqdm.auto import tqdm
 
 from models.family import BatchNoise
 from models.recipe import ema_decay, learning_rate, regularise
-
-PRECISIONS = ("fp32", "bf16")
-
 
 class Diverged(RuntimeError):
     """A loss became NaN or inf: a result to record, not a crash."""
@@ -49,8 +48,6 @@ def join_torchrun(device: str) -> tuple[World, str]:
     """This process's World under torchrun (RANK, WORLD_SIZE, LOCAL_RANK and the rendezvous in the
     environment; NCCL on CUDA, gloo on CPU) and its device: cuda → cuda:LOCAL_RANK. Without
     torchrun, one process on `device`."""
-    import datetime
-    import os
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size == 1:
         return World(), device
