@@ -1,9 +1,11 @@
 """sample → metrics → one dict. Knows the model only through `sample` and its child networks."""
+import statistics
+
 import torch
 
 from .data.images import quantize
-from .metrics import (class_modes, frechet_distance, frechet_distance_samples, gaussian_stats, median_seconds,
-                      mixture_modes, prdc)
+from .metrics import (class_modes, frechet_distance, frechet_distance_samples, gaussian_stats,
+                      mixture_modes, prdc, timed)
 
 
 class NonFiniteSamples(ValueError):
@@ -25,24 +27,28 @@ class _RowCounter:
             h.remove()
 
 
-def sample_batches(model, n: int, batch: int, seed: int, setting=None):
+def sample_batches(model, n: int, batch: int, seed: int, setting=None, seconds: list | None = None):
     """n samples in batches (on the CPU) from one seeded generator: the same n samples whatever
-    consumes them, held all at once by nobody. `setting`: a SamplerSetting, None = the default."""
+    consumes them, held all at once by nobody. `setting`: a SamplerSetting, None = the default.
+    `seconds`, if given, receives the wall time of each full-size batch."""
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
     for i in range(0, n, batch):
-        yield model.sample(min(batch, n - i), generator=g, setting=setting).cpu()
+        chunk, sec = timed(lambda: model.sample(min(batch, n - i), generator=g, setting=setting), device)
+        if seconds is not None and len(chunk) == batch:
+            seconds.append(sec)
+        yield chunk.cpu()
 
 
-def draw_samples(model, n: int, batch: int, seed: int, setting=None) -> tuple[torch.Tensor, float]:
+def draw_samples(model, n: int, batch: int, seed: int, setting=None) -> tuple[torch.Tensor, float, list]:
     """n samples (on the CPU) drawn in batches from a seeded generator under one SamplerSetting,
-    and the NFE counted with forward hooks."""
-    counter = _RowCounter(model)
+    the NFE counted with forward hooks, and the wall seconds of each full-size batch."""
+    counter, seconds = _RowCounter(model), []
     try:
-        chunks = list(sample_batches(model, n, batch, seed, setting))
+        chunks = list(sample_batches(model, n, batch, seed, setting, seconds))
     finally:
         counter.close()
-    return torch.cat(chunks), counter.rows / n
+    return torch.cat(chunks), counter.rows / n, seconds
 
 
 def sample_metrics(samples: torch.Tensor, data, features=None) -> dict:
@@ -71,10 +77,20 @@ def image_metrics(x: torch.Tensor, data, features) -> dict:
 def evaluate(model, data, batch: int, seed: int, setting=None, repeats: int = 5,
              features=None) -> tuple[dict, torch.Tensor]:
     """Quality, coverage and speed of `model` on `data` (as many samples as reference points) under
-    one sampler setting; returns (metrics, samples in data space)."""
-    samples, nfe = draw_samples(model, len(data.reference), batch, seed, setting)
+    one sampler setting; returns (metrics, samples in data space).
+
+    Speed is timed on the evaluation pass itself: the median wall time of its full-size batches
+    after the first (the warm-up), the same calls a user makes; when n / batch leaves fewer than
+    `repeats` of them, further calls at `batch` are timed until there are `repeats`."""
+    samples, nfe, seconds = draw_samples(model, len(data.reference), batch, seed, setting)
+    seconds = seconds[1:]
+    device = next(model.parameters()).device
+    if len(seconds) < repeats:
+        more = lambda: model.sample(batch, setting=setting)
+        if not seconds:
+            more()  # the warm-up
+        seconds += [timed(more, device)[1] for _ in range(repeats - len(seconds))]
     samples = data.to_data(samples)
     metrics = sample_metrics(samples, data, features)
-    device = next(model.parameters()).device
-    sec = median_seconds(lambda: model.sample(batch, setting=setting), repeats=repeats, device=device)
+    sec = statistics.median(seconds)
     return {**metrics, "nfe": nfe, "sample_sec_per_1k": sec * 1000 / batch, "sample_batch": batch}, samples

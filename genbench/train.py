@@ -87,8 +87,7 @@ def set_rng_state(state: dict, data_rng: torch.Generator) -> None:
 @torch.no_grad()
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     """θ_ema ← decay·θ_ema + (1 − decay)·θ; buffers are copied."""
-    for p_ema, p in zip(ema.parameters(), model.parameters()):
-        p_ema.lerp_(p, 1 - decay)
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)  # one call, not one per tensor
     for b_ema, b in zip(ema.buffers(), model.buffers()):
         b_ema.copy_(b)
 
@@ -101,7 +100,9 @@ class Trainer:
         device = next(model.parameters()).device
         self.model, self.recipe, self.world = model, model.cfg, world
         self.nets = {name: getattr(model, name) for name in model.players()}
-        self.opts = {name: torch.optim.Adam(self.nets[name].parameters(), **adam) for name, adam in model.players().items()}
+        # fused: one kernel for the whole update (torch defaults to a Python loop over tensors on CPU)
+        self.opts = {name: torch.optim.Adam(self.nets[name].parameters(), **{"fused": True, **adam})
+                     for name, adam in model.players().items()}
         for opt in self.opts.values():
             for group in opt.param_groups:  # the base rate the schedule scales, saved with the optimiser's state
                 group["initial_lr"] = group["lr"]

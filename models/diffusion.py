@@ -79,7 +79,8 @@ def ddpm_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | 
     β'_i = 1 − ᾱ_{τ_i}/ᾱ_{τ_{i−1}} (Nichol & Dhariwal 2021 §4); steps = T is Algorithm 2 exactly.
     With `clip_x0` (data in [−1, 1], as Ho et al.'s code samples images), the mean is the posterior
     mean μ̃_t(x_t, x̂_0) (eq. 7) of x̂_0 = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t clipped to [−1, 1]; unclipped,
-    μ̃_t(x_t, x̂_0) equals Algorithm 2's mean. `eps_model(x_t, t)` takes integer t in 1..T;
+    μ̃_t(x_t, x̂_0) equals Algorithm 2's mean. `eps_model(x_t, t)` takes integer t in 1..T as a
+    (1,) tensor shared by the batch (so a network computes its time conditioning once, not per sample);
     `on_step(t, ᾱ_t, x_t)`, if given, sees each state (t = 0, ᾱ = 1: the sample).
     """
     alpha_bar = alpha_bars(betas)
@@ -89,7 +90,7 @@ def ddpm_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | 
     beta = 1 - ab / ab_prev
     x = x_T
     for i in reversed(range(len(tau))):
-        t = torch.full((x.shape[0],), int(tau[i]), device=x.device, dtype=torch.long)
+        t = torch.full((1,), int(tau[i]), device=x.device, dtype=torch.long)  # one t for the batch: nets broadcast it
         if on_step:
             on_step(int(tau[i]), float(ab[i]), x)
         eps_hat = eps_model(x, t)
@@ -132,7 +133,7 @@ def ddim_sample(eps_model, x_T: torch.Tensor, betas: torch.Tensor, steps: int | 
     ab_prev = torch.cat([ab.new_ones(1), ab[:-1]])
     x = x_T
     for i in reversed(range(len(tau))):
-        t = torch.full((x.shape[0],), int(tau[i]), device=x.device, dtype=torch.long)
+        t = torch.full((1,), int(tau[i]), device=x.device, dtype=torch.long)  # one t for the batch: nets broadcast it
         if on_step:
             on_step(int(tau[i]), float(ab[i]), x)
         eps_hat = eps_model(x, t)

@@ -76,7 +76,7 @@ def test_counted_nfe_equals_declared(trained):
     family = type(model)
     for sampler in family.SAMPLERS:  # every sampler the family declares, the first being its default
         setting = family.resolve(model.cfg, sampler)
-        _, counted = draw_samples(model, n=20, batch=8, seed=0, setting=setting)
+        _, counted, _ = draw_samples(model, n=20, batch=8, seed=0, setting=setting)
         assert counted == setting.nfe
     assert family.resolve(model.cfg) == family.resolve(model.cfg, family.SAMPLERS[0])
 

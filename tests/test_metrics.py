@@ -102,3 +102,32 @@ def test_median_seconds_runs_warmup_then_repeats():
     calls = []
     t = median_seconds(lambda: calls.append(1), repeats=3, warmup=2)
     assert len(calls) == 5 and 0 <= t < 0.1
+
+
+class _CountingSampler(torch.nn.Module):
+    """A stand-in model whose sampler records the batch sizes it is asked for."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.calls = []
+
+    def sample(self, n, generator=None, setting=None):
+        self.calls.append(n)
+        return torch.randn(n, 2, generator=generator)
+
+
+def test_speed_is_timed_on_the_evaluation_batches_without_extra_sampling():
+    from genbench.data import get_dataset
+    from genbench.evaluate import evaluate
+    data = get_dataset("grid25", n_reference=700)
+    model = _CountingSampler()
+    metrics, _ = evaluate(model, data, batch=100, seed=0, repeats=5)
+    assert model.calls == [100] * 7  # 6 timed batches after the warm-up one: enough, nothing drawn again
+    assert metrics["sample_sec_per_1k"] > 0 and metrics["sample_batch"] == 100
+    model = _CountingSampler()  # too few full batches in the pass: top up to `repeats` timed calls
+    evaluate(model, data, batch=300, seed=0, repeats=5)
+    assert model.calls == [300, 300, 100, 300, 300, 300, 300]
+    model = _CountingSampler()  # no full batch at all: a warm-up, then `repeats` timed calls
+    evaluate(model, data, batch=1000, seed=0, repeats=3)
+    assert model.calls == [700, 1000, 1000, 1000, 1000]

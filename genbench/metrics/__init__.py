@@ -2,7 +2,7 @@
 from .frechet import frechet_distance, frechet_distance_samples, gaussian_stats
 from .modes import class_modes, mixture_modes
 from .knn import prdc
-from .timing import median_seconds
+from .timing import median_seconds, timed
 
 # what `genbench list` shows: column -> meaning
 METRICS = {
@@ -17,5 +17,5 @@ METRICS = {
     "hq": "share of samples within 3σ of their nearest mode (quality)",
     "kl": "reverse KL of the mode (class, code) histogram against uniform (coverage)",
     "nfe": "network evaluations per sample, counted with forward hooks (speed)",
-    "sample_sec_per_1k": "wall seconds per 1,000 samples, median of repeats (speed)",
+    "sample_sec_per_1k": "wall seconds per 1,000 samples, median over the evaluation's batches after a warm-up (speed)",
 }
