@@ -131,3 +131,26 @@ def test_speed_is_timed_on_the_evaluation_batches_without_extra_sampling():
     model = _CountingSampler()  # no full batch at all: a warm-up, then `repeats` timed calls
     evaluate(model, data, batch=1000, seed=0, repeats=3)
     assert model.calls == [700, 1000, 1000, 1000, 1000]
+
+
+def _hard_sets(g):
+    """Sets where float32 distances would go wrong or tie: far from the origin, on an integer
+    lattice (exact ties and duplicates), and high-dimensional non-negative (Inception-like)."""
+    far = torch.tensor([1000.0, -500.0]).double()
+    return {"far": (2 * torch.randn(300, 2, generator=g).double() + far, 2 * torch.randn(250, 2, generator=g).double() + far),
+            "lattice": (torch.randint(0, 4, (300, 3), generator=g).double(), torch.randint(0, 4, (260, 3), generator=g).double()),
+            "256-d": (torch.randn(300, 256, generator=g).double().relu(), (torch.randn(280, 256, generator=g).double() + 0.1).relu())}
+
+
+@pytest.mark.parametrize("unit_roundoff, candidates", [(2.0 ** -24, 16), (1e-2, 16), (2.0 ** -24, 0)])
+def test_float32_prdc_decides_exactly_as_float64(monkeypatch, unit_roundoff, candidates):
+    """The float32 products with float64 rechecks equal the float64 definition on hard sets; also with
+    a bound so loose that most pairs are rechecked, and with no spare candidates (rows fall back to
+    full float64 distances): every path gives the same answer."""
+    monkeypatch.setattr(knn, "BLOCK", 64)
+    monkeypatch.setattr(knn, "_U", unit_roundoff)
+    monkeypatch.setattr(knn, "CANDIDATES", candidates)
+    for name, (real, fake) in _hard_sets(torch.Generator().manual_seed(1)).items():
+        got = prdc(real, fake, 3, 5)
+        assert (got["precision"], got["recall"]) == _dense_prdc(real, fake, 3)[:2], name
+        assert (got["density"], got["coverage"]) == _dense_prdc(real, fake, 5)[2:], name

@@ -97,16 +97,25 @@ def test_mnist_like_returns_the_idx_pixels_and_labels(tmp_path, no_download, nam
     assert labels.tolist() == expected[1].tolist()
 
 
+def cifar_row(image_hwc: np.ndarray) -> np.ndarray:
+    """CIFAR-10's on-disk row of a 32×32 RGB image: the red plane, then green, then blue, each row-major."""
+    return np.concatenate([image_hwc[:, :, c].reshape(-1) for c in range(3)])
+
+
 @pytest.mark.parametrize("train", [True, False])
 def test_cifar10_returns_channels_first_rgb(tmp_path, no_checksums, no_download, train):
     batches = write_cifar(tmp_path / "cifar-10-batches-py")
+    # the first image of each batch pure red, the second black with one green pixel at row 1, column 2
+    red, dot = np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3), np.uint8)
+    red[:, :, 0], dot[1, 2, 1] = 255, 200
+    for name, (data, labels) in batches.items():
+        data[0], data[1] = cifar_row(red), cifar_row(dot)
+        (tmp_path / "cifar-10-batches-py" / name).write_bytes(pickle.dumps({"data": data, "labels": labels}))
     names = CIFAR_FILES[:5] if train else ["test_batch"]
-    data = np.concatenate([batches[b][0] for b in names])
     images, labels = load_vision("cifar10", tmp_path, train=train)
-    assert images.dtype == torch.uint8 and images.shape == (len(data), 3, 32, 32)
-    assert torch.equal(images, torch.from_numpy(data.reshape(-1, 3, 32, 32)))
-    # channel c of image 0 is the c-th 1024-byte plane of its row, pixel (y, x) at y * 32 + x
-    assert [images[0, c, 1, 2].item() for c in range(3)] == [data[0, c * 1024 + 34] for c in range(3)]
+    assert images.dtype == torch.uint8 and images.shape == (2 * len(names), 3, 32, 32)
+    assert (images[0, 0] == 255).all() and (images[0, 1:] == 0).all()  # channel 0 is red
+    assert images[1].nonzero().tolist() == [[1, 1, 2]] and images[1, 1, 1, 2] == 200  # green, at (y=1, x=2)
     assert labels.dtype == torch.int64
     assert labels.tolist() == [label for b in names for label in batches[b][1]]
 
