@@ -402,6 +402,13 @@ def _stream_npy(out: Path, shape: tuple, batches) -> None:
     os.close(fd)
     try:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        # reserve the blocks now: a mapped page the disk has no room for kills the process with SIGBUS
+        # when written, where a reservation fails as an OSError (ENOSPC) that is one line
+        fd = os.open(tmp, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, os.path.getsize(tmp))
+        finally:
+            os.close(fd)
         i = 0
         for b in batches:
             array[i:i + len(b)] = b.numpy()

@@ -368,3 +368,25 @@ def test_written_files_keep_their_mode_or_take_the_umasks(tmp_path):
     path.chmod(0o664)
     append_row(tmp_path, {"run_id": "y", "model": "gan"})
     assert path.stat().st_mode & 0o777 == 0o664
+
+
+def _small_tmpfs(path):
+    """A 256 KiB tmpfs at `path`, or skip: mounting needs root and a kernel that allows it."""
+    path.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(path)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+
+
+def test_a_really_full_disk_is_one_line_for_streamed_npy_samples(gan_run, tmp_path):
+    """A memory-mapped .npy on a full disk used to die of SIGBUS and leave its temporary behind."""
+    disk = tmp_path / "disk"
+    _small_tmpfs(disk)
+    try:
+        out = disk / "s.npy"  # 200,000 2-D float32 samples: 1.6 MB, far over the 256 KiB
+        r = subprocess.run([sys.executable, "-m", "genbench", "sample", "--run", str(gan_run), "--n", "200000",
+                            "--out", str(out)], capture_output=True, text=True)
+        assert r.returncode == 1 and r.stderr.strip().splitlines() == [f"genbench: error: cannot write {out}: No space left on device"], r.stderr
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
