@@ -47,7 +47,7 @@ def plain_ddgan_step_ms(repeats: int) -> float:
     D = mlp(2 * d + cfg.T, 1, lambda: nn.LeakyReLU(0.2))
     opt_g = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=(0.5, 0.9), fused=True)
     opt_d = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=(0.5, 0.9), fused=True)
-    ab = vp_alpha_bars(cfg.T, cfg.beta_min, cfg.beta_max)
+    ab = vp_alpha_bars(cfg.T, cfg.beta_min, cfg.beta_max).float()
     ab = ab / ab[0]
     betas = betas_from_alpha_bars(ab)
     x = torch.randn(cfg.batch_size, d)
@@ -119,6 +119,8 @@ def _median_ms(fn, repeats: int, calls: int = 50) -> float:
 
 def worker(repeats: int) -> dict:
     """The in-process measurements of the tree this process imports genbench from."""
+    import genbench
+    print(f"measuring {Path(genbench.__file__).parent}", file=sys.stderr)
     return {"ddgan_step_ms": genbench_step_ms("ddgan", repeats), "plain_ddgan_step_ms": plain_ddgan_step_ms(repeats),
             "ddpm_sample_s": sampling_sec_per_1k("ddpm", repeats), "ddgan_sample_s": sampling_sec_per_1k("ddgan", repeats)}
 
@@ -131,7 +133,7 @@ def in_tree(tree: Path, args: list[str], **kw) -> subprocess.CompletedProcess:
 
 def measure(tree: Path, repeats: int, main_job: bool) -> dict:
     script = str(ROOT / "benchmarks" / "perf.py")  # this file's worker, importing the tree's packages
-    out = json.loads(in_tree(tree, [script, "--worker", "--repeats", str(repeats)], capture_output=True,
+    out = json.loads(in_tree(tree, [script, "--worker", "--repeats", str(repeats)], stdout=subprocess.PIPE,
                              text=True).stdout.splitlines()[-1])
     if main_job:
         with tempfile.TemporaryDirectory() as results:
