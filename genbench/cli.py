@@ -296,6 +296,44 @@ def sample(run_dir, n, out, seed):
     click.echo(f"{n} samples from {cfg.model} ({run_dir.name}) written to {out}")
 
 
+@cli.command(name="eval")
+@click.option("--samples", "samples_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="An .npy/.npz/.pt array (N×2 points; N×C×H×W or N×H×W×C images, uint8 or floats in [0, 1] "
+                   "or [−1, 1]) or a folder of .png/.jpg images.")
+@click.option("--dataset", required=True, callback=lambda c, p, v: _dataset(c, p, v), metavar="NAME|PATH.npz",
+              help="The dataset whose held-out set the samples are scored against.")
+@click.option("--name", help="The row's model column [default: the file's or folder's name].")
+@click.option("--nfe", type=click.FloatRange(min=0), help="Network evaluations per sample, if known.")
+@click.option("--sec-per-1k", type=click.FloatRange(min=0), help="Sampling seconds per 1,000 samples, if measured.")
+@click.option("--n-eval", type=click.IntRange(min=10), help="Samples scored [default: as `run`, capped at those given].")
+@click.option("--image-size", type=click.IntRange(min=8), help="Images: the size the dataset is evaluated at.")
+@click.option("--data-root", type=click.Path(file_okay=False), help="As for `run`.")
+@click.option("--download", is_flag=True, help="As for `run`.")
+@click.option("--inception-weights", type=click.Path(), help="As for `run`.")
+@click.option("--results", "results_dir", default="results", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--device", default="cpu", show_default=True)
+def eval_(samples_path, dataset, name, nfe, sec_per_1k, results_dir, **options):
+    """Score samples genbench did not make, with the same metrics and floor, as one leaderboard row."""
+    from .data.vision import DataError
+    from .external import ExternalError, eval_config, evaluate_external
+    from .runner import RunError
+    name = name or samples_path.stem
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise click.BadParameter(f"{name!r}: use letters, digits, '-', '_' and '.'", param_hint="'--name'")
+    if name in MODELS or name == "real":
+        raise click.BadParameter(f"{name!r} names genbench's own rows; choose another", param_hint="'--name'")
+    try:
+        row = evaluate_external(eval_config(dataset, **options), samples_path, name, results_dir, nfe, sec_per_1k,
+                                log=lambda m: click.echo(m, err=True))
+    except (OSError, LeaderboardError, RunError, DataError, ExternalError) as e:
+        raise click.ClickException(first_line(e)) from None
+    if row is None:
+        return
+    metrics = ["fid", "fd_domain", "fd", "precision", "recall", "density", "coverage", "modes", "hq", "kl"]
+    click.echo(f"{name} on {row['dataset']}: " + "  ".join(f"{k} {row[k]:.4g}" for k in metrics if _present(row.get(k))))
+
+
 @cli.command(name="list")
 def list_():
     """Show the models (with their hyperparameters), datasets and metrics."""

@@ -21,7 +21,12 @@ METRICS = ["fid", "fd_domain", "fd", "precision", "recall", "density", "coverage
            "nfe", "sample_sec_per_1k", "train_sec", "images_seen", "params"]
 SETTING = ["sampler", "sample_steps", "eta"]
 LOWER_IS_BETTER = {"fid", "fd_domain", "fd", "kl", "nfe", "sample_sec_per_1k", "train_sec"}
-ORDER = {m: i for i, m in enumerate([*MODELS, "real"])}  # rows, columns and legends in the family order
+# rows, columns and legends in the family order; other names (`genbench eval` rows) next; the floor last
+ORDER = {**{m: i for i, m in enumerate(MODELS)}, "real": len(MODELS) + 1}
+
+
+def rank(model: str) -> int:
+    return ORDER.get(model, len(MODELS))
 
 
 def variant_labels(board: pd.DataFrame) -> pd.Series:
@@ -80,7 +85,7 @@ def dataset_table(rows: pd.DataFrame, bold) -> pd.DataFrame:
     q = quality_metric(rows)
     present = lambda m: f"{m}_mean" in rows and rows[f"{m}_mean"].notna().any()
     cols = [(q, LABEL[q])] + [(m, label) for m, label in TABLE_COLUMNS + BUDGET_COLUMNS if present(m)]
-    rows = rows.assign(_order=rows["model"].map(ORDER))
+    rows = rows.assign(_order=rows["model"].map(rank))
     rows = rows.sort_values(["_order", "variant", "sampler", "sample_steps"], ascending=[True, True, True, False])
     models = rows["model"] != "real"
     out = pd.DataFrame({"Model": [v if m != "real" else "real data (floor)" for v, m in zip(rows["variant"], rows["model"])],
@@ -112,6 +117,9 @@ def budget_text(rows: pd.DataFrame) -> str:
     lines = []
     for variant, r in rows.groupby("variant", sort=False):
         r = r.iloc[0]
+        if pd.isna(r.get("params_mean")) and pd.isna(r.get("train_sec_mean")):
+            lines.append(f"{variant}: samples scored by genbench eval (budget unknown)")
+            continue
         lines.append(f"{variant}: {_budget(r.get('params_mean'))} params, {_budget(r.get('images_seen_mean'))} images, "
                      f"{_budget(r.get('train_sec_mean'))} s")
     return "training budget\n" + "\n".join(lines)
@@ -198,7 +206,7 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
             ax.axhline(floor.iloc[0], color="0.5", lw=1, ls=":", label="real-data floor")
         ax.set(xscale="log", yscale="log" if lower else "linear", xlabel="sampling time (s per 1,000 samples, log)",
                ylabel=label, title=dataset)
-        ordered = rows.assign(_order=rows["model"].map(ORDER)).sort_values(["_order", "variant"])
+        ordered = rows.assign(_order=rows["model"].map(rank)).sort_values(["_order", "variant"])
         ax.text(0, -0.16, budget_text(ordered), transform=ax.transAxes, va="top", ha="left", fontsize=7, family="monospace")
     axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, title="model / recall")
     fig.suptitle("Generative learning trilemma: quality vs sampling time (marker size = recall, coverage)")
@@ -239,7 +247,7 @@ def sample_grid(board: pd.DataFrame, results_dir: Path, out: Path) -> bool:
     from .runner import samples_png
     runs = board[(board["status"] == "ok") & (board["model"] != "real")].copy()
     runs["variant"] = variant_labels(runs)
-    runs["_order"] = runs["model"].map(ORDER)
+    runs["_order"] = runs["model"].map(rank)
     pick = runs.sort_values("seed", kind="stable").groupby(["dataset", "variant"], sort=False).head(1)
     pick = pick.sort_values(["_order", "variant"], kind="stable")  # columns in model order
     images = {}
