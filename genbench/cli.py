@@ -281,13 +281,26 @@ def report(results_dir, out):
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output file: .pt, .npy or .png.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-def sample(run_dir, n, out, seed):
+@click.option("--sampler", help="The sampler [default: the run's first]; ddpm: ancestral, ddim.")
+@click.option("--sample-steps", type=click.IntRange(min=1), help="Sampler steps [default: the run's first].")
+@click.option("--eta", default=0.0, show_default=True, type=click.FloatRange(min=0), help="DDIM's η.")
+def sample(run_dir, n, out, seed, sampler, sample_steps, eta):
     """Write N samples from a saved run."""
     if out.suffix not in (".pt", ".npy", ".png"):
         raise click.BadParameter(f"{out.name}: the output must end in .pt, .npy or .png", param_hint="'--out'")
+    from .config import settings
     from .runner import RunError, load_run, write_samples
     try:
         cfg, model = load_run(run_dir)
+        if eta and sampler != "ddim":
+            raise click.UsageError("--eta applies to --sampler ddim")
+        if sampler or sample_steps or eta:  # one setting, checked by the family like a run's
+            cfg = dataclasses.replace(cfg, samplers=(sampler,) if sampler else cfg.samplers[:1] if cfg.samplers else None,
+                                      sample_steps=(sample_steps,) if sample_steps else None, eta=eta)
+            try:
+                settings(cfg)
+            except ValueError as e:
+                raise click.UsageError(first_line(e)) from None
         write_samples(cfg, model, n, seed, out)
     except RunError as e:
         raise click.ClickException(str(e)) from None

@@ -391,7 +391,9 @@ def write_samples(cfg: RunConfig, model, n: int, seed: int, out: Path) -> None:
             torch.save(samples, buf)
             atomic_write(out, buf.getvalue())
         else:
-            plot_samples(samples, data.reference if data else None, out, f"{cfg.model} on {cfg.dataset}: {n_drawn} samples")
+            name, steps, eta = setting_key(setting)
+            plot_samples(samples, data.reference if data else None, out, f"{cfg.model} on {cfg.dataset}: {n_drawn} samples, "
+                         f"{name} {steps:g} steps" + (f", η {eta:g}" if eta else ""))
     except OSError as e:
         raise RunError(f"cannot write {out}: {e.strerror or e}") from None
 

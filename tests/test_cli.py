@@ -239,3 +239,20 @@ def test_precision_threads_and_world_size_are_in_the_row(tmp_path):
     row = load_leaderboard(tmp_path).query("model == 'ddgan'").iloc[0]
     assert (row["train_precision"], int(row["threads"]), int(row["world_size"])) == ("bf16", 1, 1)
     assert row["status"] == "ok"
+
+
+def test_sample_takes_a_sampler_setting_and_checks_it(tmp_path):
+    r = invoke("run", "--model", "ddpm", "--set", "T=20", "--results", str(tmp_path), *TINY)
+    assert r.exit_code == 0, r.output + r.stderr
+    run_dir = next((tmp_path / "runs").iterdir())
+    draw = lambda out, *opts: invoke("sample", "--run", str(run_dir), "--n", "50", "--out", str(tmp_path / out), *opts)
+    assert draw("default.npy").exit_code == 0 and draw("ddim.npy", "--sampler", "ddim", "--sample-steps", "5").exit_code == 0
+    assert draw("again.npy", "--sampler", "ancestral", "--sample-steps", "20").exit_code == 0
+    default, ddim, again = (np.load(tmp_path / f) for f in ("default.npy", "ddim.npy", "again.npy"))
+    assert np.array_equal(default, again) and not np.allclose(default, ddim)  # the default is ancestral over all T
+    for opts, needle in [(("--sampler", "nope"), "samplers are"), (("--sample-steps", "500"), "1..20"),
+                         (("--eta", "1"), "--eta applies to --sampler ddim")]:
+        r = draw("bad.npy", *opts)
+        lines = r.stderr.strip().splitlines()
+        assert r.exit_code == 2 and len(lines) == 1 and needle in lines[0], r.stderr
+    assert not (tmp_path / "bad.npy").exists()
