@@ -228,6 +228,8 @@ def suite(name, seeds, workers, results_dir, device, dry_run, print_commands):
                     click.echo(command(c, results_dir))
             return
         failures = run_suite(cfgs, results_dir, workers, log=lambda m: click.echo(m, err=True))
+    except BrokenPipeError:  # `--print-commands | head`: click stops quietly (exit 1), as for any command
+        raise
     except (ValueError, OSError, LeaderboardError, RunError, DataError) as e:
         raise click.ClickException(first_line(e)) from None
     if failures:

@@ -134,3 +134,13 @@ def test_printed_commands_make_exactly_the_planned_runs(name, tmp_path):
         dry = CliRunner().invoke(cli, [*argv[1:], "--dry-run"])
         assert dry.exit_code == 0, dry.output
         assert run_name(RunConfig.from_dict(json.loads(dry.output))) == run_name(cfg)
+
+
+def test_printed_commands_to_a_closed_pipe_stop_quietly(tmp_path):
+    """`--print-commands | head -1`: the reader is gone before the commands are printed (it is closed at
+    once here, so the broken pipe is certain); no error message, no traceback."""
+    import subprocess
+    p = subprocess.Popen([sys.executable, "-m", "genbench", "suite", "toy", "--print-commands", "--results", str(tmp_path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()
+    assert p.wait() == 1 and p.stderr.read() == ""
