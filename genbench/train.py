@@ -10,6 +10,7 @@ import datetime
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass
 
@@ -202,6 +203,9 @@ def draw_batch(x_train: torch.Tensor, batch_size: int, data_rng: torch.Generator
     return x[world.rank * share:(world.rank + 1) * share]
 
 
+LOG_EVERY = 60.0  # seconds between progress lines when stderr is not a terminal
+
+
 def train(trainer: Trainer, x_train: torch.Tensor, data_rng: torch.Generator, start: int = 0, checkpoint=None,
           every: int = 1000, progress: bool = True) -> float:
     """Training steps start..steps−1 of the recipe.
@@ -214,6 +218,8 @@ def train(trainer: Trainer, x_train: torch.Tensor, data_rng: torch.Generator, st
     t0 = time.perf_counter()
     bar = tqdm(range(start, recipe.steps), initial=start, total=recipe.steps, desc=f"train {type(model).__name__}",
                disable=not progress or None, mininterval=0.5, leave=False)
+    # no terminal (nohup, SLURM logs): no bar, but one plain line every LOG_EVERY seconds
+    lines, last = progress and not sys.stderr.isatty(), t0
     for step in bar:
         x = draw_batch(x_train, recipe.batch_size, data_rng, recipe.hflip, trainer.world).to(device)
         losses = trainer.step(x, step)
@@ -221,6 +227,11 @@ def train(trainer: Trainer, x_train: torch.Tensor, data_rng: torch.Generator, st
             raise Diverged(f"non-finite loss at step {step}: {losses}")
         if step % 100 == 0:
             bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+        if lines and time.perf_counter() - last >= LOG_EVERY:
+            last, done = time.perf_counter(), step + 1 - start
+            print(f"train {type(model).__name__}: step {step + 1}/{recipe.steps}, {done / (last - t0):.1f} steps/s, "
+                  f"~{(recipe.steps - step - 1) * (last - t0) / done / 60:.1f} min left, "
+                  + " ".join(f"{k} {v:.3g}" for k, v in losses.items()), file=sys.stderr, flush=True)
         if checkpoint is not None and ((step + 1) % every == 0 or step + 1 == recipe.steps):
             checkpoint(step + 1)
     return time.perf_counter() - t0

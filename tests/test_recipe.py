@@ -208,3 +208,18 @@ def test_gradient_norm_is_clipped():
     Trainer(model, seed=0).step(torch.zeros(2, 1), 0)
     grads = torch.cat([model.net.weight.grad.flatten(), model.net.bias.grad])
     assert float(grads.norm()) == pytest.approx(0.5)  # the loop clipped the joint gradient before Adam's step
+
+
+def test_without_a_terminal_training_prints_a_progress_line_every_interval(monkeypatch, capsys):
+    """nohup and SLURM logs get plain lines (no bar) every LOG_EVERY seconds; a terminal gets the bar."""
+    import genbench.train as train_mod
+    from genbench.config import make_config
+    from genbench.runner import build
+    monkeypatch.setattr(train_mod, "LOG_EVERY", 0.0)  # every step
+    cfg = make_config("vae", "grid25", 0, {"steps": "3"})
+    trainer = train_mod.Trainer(build(cfg, (2,)), seed=0)
+    train_mod.train(trainer, torch.randn(64, 2), torch.Generator().manual_seed(0), progress=True)
+    lines = capsys.readouterr().err.strip().splitlines()  # pytest's stderr is not a terminal
+    assert len(lines) == 3 and lines[-1].startswith("train VAE: step 3/3,") and "min left" in lines[-1]
+    train_mod.train(trainer, torch.randn(64, 2), torch.Generator().manual_seed(0), progress=False)
+    assert capsys.readouterr().err == ""
