@@ -178,7 +178,7 @@ def _csv(ctx, param, value, kind, minimum=1) -> tuple | None:
 
 def summary(row: dict) -> str:
     head = (f"{row['model']} on {row['dataset']} (seed {row['seed']}, {int(row['steps'])} training steps), "
-            f"sampler {row.get('sampler')} with {int(row['sample_steps'])} steps")
+            f"sampler {row.get('sampler')} with {_count(row['sample_steps'], 'step')}")
     if row["status"] != "ok":
         return f"{head}: {row['status']}"
 
@@ -190,6 +190,10 @@ def summary(row: dict) -> str:
             f"  coverage  {modes}{show(['kl', 'recall', 'coverage'])}\n"
             f"  speed     nfe {row['nfe']:g}  {row['sample_sec_per_1k']:.4f} s / 1k samples (batch {int(row['sample_batch'])})"
             f"  train {row['train_sec']:.0f} s")
+
+
+def _count(n, noun: str) -> str:
+    return f"{int(n)} {noun}" + ("" if int(n) == 1 else "s")
 
 
 def _present(v) -> bool:

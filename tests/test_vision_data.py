@@ -139,11 +139,12 @@ def test_a_missing_test_file_blocks_the_train_split_too(tmp_path, no_download):
 
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10"])
-def test_a_failed_download_is_one_line(tmp_path, offline, name):
+def test_a_failed_download_is_one_line_and_leaves_no_empty_folders(tmp_path, offline, name):
     with pytest.raises(DataError, match="download failed") as err:
-        load_vision(name, tmp_path, train=True, download=True)
+        load_vision(name, tmp_path / "data", train=True, download=True)
     assert_one_line(err.value)
     assert "network is unreachable" in str(err.value)
+    assert list(tmp_path.iterdir()) == []  # not data/, not data/MNIST/raw
 
 
 def test_a_truncated_idx_file_names_the_file(tmp_path, no_download):
@@ -216,3 +217,11 @@ def test_stacked_mnist_and_resizing_through_get_dataset(tmp_path):
     assert set(d.reference_labels.tolist()) <= {a * 100 + b * 10 + c for a in labels for b in labels for c in labels}
     small = get_dataset("mnist", root=tmp_path, image_size=14)
     assert small.shape == (1, 14, 14) and len(small.reference) == 6 and small.train.abs().max() <= 1
+
+
+def test_missing_files_of_stacked_mnist_say_it_is_built_from_mnist(tmp_path, no_download):
+    from genbench.data import get_dataset
+    with pytest.raises(DataError) as err:
+        get_dataset("stacked-mnist", n_reference=20, root=tmp_path)
+    assert_one_line(err.value)
+    assert str(err.value).startswith("stacked-mnist is built from mnist's files: mnist: no data in")

@@ -139,7 +139,13 @@ def _base_splits(name, data_seed, root, download):
 def _stacked(name, n_reference, data_seed, image_size, root, download) -> Dataset:
     """Three independent base images as channels: training triples from the base train split,
     reference triples from its held-out split."""
-    x_tr, y_tr, x_ref, y_ref = _base_splits(STACKED[name], data_seed, root, download)
+    try:
+        x_tr, y_tr, x_ref, y_ref = _base_splits(STACKED[name], data_seed, root, download)
+    except Exception as e:  # a missing base file: say which dataset needed it
+        from .vision import DataError  # (torchvision only once it is involved)
+        if not isinstance(e, DataError):
+            raise
+        raise DataError(f"{name} is built from {STACKED[name]}'s files: {e}") from None
     x_tr, x_ref = images.resize(x_tr, image_size), images.resize(x_ref, image_size)
     g = torch.Generator().manual_seed(data_seed)
     train, train_codes = images.stack(x_tr, y_tr, N_STACKED_TRAIN, g)

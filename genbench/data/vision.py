@@ -43,9 +43,13 @@ def load_vision(name: str, root: Path, train: bool, download: bool = False) -> t
         raise DataError(f"unknown vision dataset {name!r}; choose from {', '.join(VISION)}")
     root = Path(root).expanduser()
     _check_root(root)
+    new = [p for p in [root / _FOLDERS[name], *(root / _FOLDERS[name]).parents] if not p.exists()]
     try:
         dataset = _CLASSES[name](str(root), train=train, download=download)
     except Exception as err:  # torchvision raises anything from AssertionError to URLError
+        for folder in new:  # a failed download leaves no empty folders behind (deepest first)
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         raise _diagnose(name, root, train, download, err) from None
     if name == "cifar10":   # numpy (N, H, W, C) and a list of ints
         images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()
