@@ -6,14 +6,9 @@ import sys
 from pathlib import Path
 
 import click
-import torch
 
 from . import first_line
-from .config import PRECISIONS, make_config
-from .data import DATASETS
-from .metrics import METRICS
-from .results import LeaderboardError
-from models import MODELS
+from .names import DATASETS, MODELS, PRECISIONS  # torch, pandas and the models only once there is work to do
 
 
 class Terminated(Exception):
@@ -126,6 +121,7 @@ def run(model, dataset, seed, steps, batch_size, assignments, results_dir, check
         assignments["steps"] = str(steps)
     if batch_size is not None:
         assignments["batch_size"] = str(batch_size)
+    from .config import make_config
     try:
         cfg = make_config(model, dataset, seed, assignments, **options)
     except ValueError as e:
@@ -133,8 +129,10 @@ def run(model, dataset, seed, steps, batch_size, assignments, results_dir, check
     if dry_run:
         click.echo(json.dumps(cfg.to_dict(), indent=2))
         return
+    import torch
     from .data.vision import DataError
-    from .runner import RunError, run as run_one  # torch-heavy imports only when there is work to do
+    from .results import LeaderboardError
+    from .runner import RunError, run as run_one
     from .train import join_torchrun
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -218,6 +216,7 @@ def suite(name, seeds, workers, results_dir, device, dry_run, print_commands):
     are skipped and an unfinished run resumes from its checkpoint.
     """
     from .data.vision import DataError
+    from .results import LeaderboardError
     from .runner import RunError
     from .suites import plan, run_suite
     try:
@@ -271,6 +270,7 @@ def report(results_dir, out):
     """Tables and figures from the leaderboard: summary.csv, table.md/.tex, trilemma.png/.pdf,
     nfe_sweep.png, samples.png, diffusion.png, index.html."""
     from .report import report as make_report
+    from .results import LeaderboardError
     from .runner import RunError
     out = out or results_dir / "reports"
     try:
@@ -336,6 +336,7 @@ def eval_(samples_path, dataset, name, nfe, sec_per_1k, results_dir, **options):
     """Score samples genbench did not make, with the same metrics and floor, as one leaderboard row."""
     from .data.vision import DataError
     from .external import ExternalError, eval_config, evaluate_external
+    from .results import LeaderboardError
     from .runner import RunError
     name = name or samples_path.stem
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
@@ -356,9 +357,10 @@ def eval_(samples_path, dataset, name, nfe, sec_per_1k, results_dir, **options):
 @cli.command(name="list")
 def list_():
     """Show the models (with their hyperparameters), datasets and metrics."""
-    import dataclasses
+    from .metrics import METRICS
+    from models import MODELS as FAMILIES
     click.echo("models:")
-    for name, family in MODELS.items():
+    for name, family in FAMILIES.items():
         doc = (sys.modules[family.__module__].__doc__ or "").strip().splitlines()[0]
         click.echo(f"  {name:<8} {doc}")
         hp = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(family.Config))

@@ -14,7 +14,7 @@ from models import MODELS, default_config
 
 NOT_HASHED = ("seed", "device", "data_root", "download", "inception_weights", "samplers", "sample_steps", "eta",
               "dataset_file", "compile", "threads")
-PRECISIONS = ("fp32", "bf16")
+from .names import PRECISIONS  # noqa: E402 -- re-exported
 
 
 @dataclass(frozen=True)

@@ -256,3 +256,19 @@ def test_sample_takes_a_sampler_setting_and_checks_it(tmp_path):
         lines = r.stderr.strip().splitlines()
         assert r.exit_code == 2 and len(lines) == 1 and needle in lines[0], r.stderr
     assert not (tmp_path / "bad.npy").exists()
+
+
+def test_help_and_argument_errors_do_not_import_torch():
+    """`genbench --help` and a bad argument answer at once: the CLI's names need no torch, and they
+    are the registries' names."""
+    import subprocess
+    import sys
+    from genbench import names
+    from genbench.data import DATASETS
+    from models import MODELS
+    assert names.MODELS == tuple(MODELS) and names.DATASETS == DATASETS
+    code = ("import sys; from genbench.cli import cli\n"
+            "try:\n    cli.main(['run', '--model', 'nope'])\nexcept SystemExit as e:\n    assert e.code == 2\n"
+            "assert 'torch' not in sys.modules and 'pandas' not in sys.modules, 'imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
