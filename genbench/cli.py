@@ -222,7 +222,7 @@ def suite(name, seeds, workers, results_dir, device, dry_run, print_commands):
     try:
         cfgs = plan(name, list(seeds), device=device)
         if dry_run:
-            click.echo(cost_table(cfgs, results_dir))
+            click.echo(cost_table(cfgs, results_dir, workers))
             return
         if print_commands:
             from .suites import command, is_done
@@ -240,24 +240,32 @@ def suite(name, seeds, workers, results_dir, device, dry_run, print_commands):
     click.echo(f"suite {name} complete in {results_dir / 'leaderboard.csv'}; `genbench report --results {results_dir}` next")
 
 
-def cost_table(cfgs, results_dir: Path) -> str:
-    """One line per run: done or to do, sampler settings, training images and estimated time."""
+def cost_table(cfgs, results_dir: Path, workers: int = 1) -> str:
+    """One line per run: done or to do, sampler settings, training images and the training time
+    still to go (steps timed with a worker's share of the cores; a trained run missing only sampler
+    settings costs no training)."""
+    import os
     from .config import settings
     from .runner import run_name
-    from .suites import is_done, train_step_seconds
+    from .suites import is_done, trained_steps, train_step_seconds
+    threads = max(1, (os.cpu_count() or 1) // workers)
     step_sec, lines, total = {}, [], 0.0
     for c in cfgs:
         if c.config_hash() not in step_sec:
-            step_sec[c.config_hash()] = train_step_seconds(c)
+            step_sec[c.config_hash()] = train_step_seconds(c, threads)
         done = is_done(c, results_dir)
-        est = 0.0 if done else step_sec[c.config_hash()] * c.hparams.steps
+        left = 0 if done else c.hparams.steps - min(trained_steps(c, results_dir), c.hparams.steps)
+        est = step_sec[c.config_hash()] * left
         total += est
         sets = settings(c)
         sets = f"{sets[0].sampler}:{sets[0].steps}" if len(sets) == 1 else f"{len(sets)} sampler settings"
-        lines.append(f"{'done' if done else 'todo'}  {run_name(c):<34} {sets:<20} "
+        state = "done" if done else "todo" if left == c.hparams.steps else "eval" if left == 0 else "part"
+        lines.append(f"{state}  {run_name(c):<34} {sets:<20} "
                      f"{c.hparams.steps * c.hparams.batch_size:>12,} images  ~{est / 60:8.1f} min train")
-    lines.append(f"{len(cfgs)} runs, {sum(l.startswith('todo') for l in lines)} to do, "
-                 f"~{total / 3600:.1f} h of training estimated on this machine ({c.device}) from timed steps; "
+    lines.append(f"{len(cfgs)} runs, {sum(not l.startswith('done') for l in lines)} to do (todo: train, part: resume, "
+                 f"eval: trained, sampler settings missing); ~{total / 3600:.1f} h of training "
+                 + (f"over {workers} workers, ~{total / workers / 3600:.1f} h of wall time, " if workers > 1 else "")
+                 + f"estimated on this machine ({c.device}) from timed steps with {threads} thread(s) each; "
                  "sampling and evaluation come on top")
     return "\n".join(lines)
 

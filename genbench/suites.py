@@ -6,7 +6,6 @@ import os
 import shlex
 import signal
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -108,17 +107,31 @@ def command(cfg: RunConfig, results_dir: Path) -> str:
     return shlex.join(args)
 
 
-def train_step_seconds(cfg: RunConfig) -> float:
-    """Seconds of one training step at the run's batch size, after one warm-up step (the estimate
-    behind --dry-run; on a busy machine it runs high)."""
+def train_step_seconds(cfg: RunConfig, threads: int | None = None, repeats: int = 3) -> float:
+    """Median seconds of a training step at the run's batch size over `repeats` steps after one
+    warm-up step, with `threads` CPU threads (a suite's worker's share); the estimate behind
+    --dry-run (on a busy machine it runs high)."""
+    from .metrics import median_seconds
     from .train import Trainer
     shape = dataset_shape(cfg.dataset, cfg.image_size)
     trainer = Trainer(build(cfg, shape), cfg.seed)
     x = torch.rand(cfg.hparams.batch_size, *shape, device=cfg.device) * 2 - 1
-    trainer.step(x, 0)
-    t0 = time.perf_counter()
-    trainer.step(x, 1)
-    return time.perf_counter() - t0
+    step = iter(range(repeats + 1))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        return median_seconds(lambda: trainer.step(x, next(step)), repeats=repeats, device=cfg.device)
+    finally:
+        torch.set_num_threads(before)
+
+
+def trained_steps(cfg: RunConfig, results_dir: Path) -> int:
+    """Training steps the run's checkpoint holds (0 without one): what a --dry-run need not count again."""
+    path = Path(results_dir) / "runs" / run_name(cfg) / "checkpoint.pt"
+    try:  # memory-mapped: only the step is read
+        return int(torch.load(path, weights_only=True, mmap=True)["step"])
+    except Exception:  # noqa: BLE001 -- missing or damaged: the run (re)trains, as `genbench run` will say
+        return 0
 
 
 def _run_one(cfg_dict: dict, results_dir: str) -> str:

@@ -1,4 +1,5 @@
 """Suites: the declared grids, resumability (skip what the leaderboard has) and parallel workers."""
+import os
 import sys
 
 import pytest
@@ -56,6 +57,19 @@ def test_suite_dry_run_lists_runs_and_costs(tiny_suite, tmp_path):
     lines = r.output.strip().splitlines()
     assert lines[0].startswith("todo  vae-grid25-s0-") and "4 sampler settings" in lines[1]
     assert "2 runs, 2 to do" in lines[-1] and not any(tmp_path.iterdir())
+
+
+def test_suite_dry_run_counts_no_training_for_a_trained_run_and_splits_over_workers(tiny_suite, tmp_path):
+    # the suite's ddpm run, trained, with one of its four sampler settings evaluated
+    r = CliRunner().invoke(cli, ["run", "--model", "ddpm", "--dataset", "ring8", "--set", "steps=2", "--set", "T=20",
+                                 "--sampler", "ancestral", "--sample-steps", "20", "--n-eval", "50", "--sample-batch",
+                                 "50", "--no-progress", "--results", str(tmp_path)])
+    assert r.exit_code == 0, r.output + r.stderr
+    r = CliRunner().invoke(cli, ["suite", tiny_suite, "--seeds", "0", "--dry-run", "--workers", "2",
+                                 "--results", str(tmp_path)])
+    lines = r.output.strip().splitlines()
+    assert lines[1].startswith("eval  ddpm-ring8-s0-") and lines[1].endswith("~     0.0 min train")
+    assert "2 runs, 2 to do" in lines[-1] and "over 2 workers" in lines[-1] and f"{max(1, (os.cpu_count() or 1) // 2)} thread(s) each" in lines[-1]
 
 
 def test_a_pacgan_protocol_run_trains_raw_coordinates_and_records_it(tmp_path):
