@@ -4,7 +4,7 @@ import statistics
 import torch
 
 from .data.images import quantize
-from .metrics import (class_modes, frechet_distance, frechet_distance_samples, gaussian_stats,
+from .metrics import (class_modes, kid, frechet_distance, frechet_distance_samples, gaussian_stats,
                       mixture_modes, prdc, timed)
 
 
@@ -67,10 +67,12 @@ def sample_metrics(samples: torch.Tensor, data, features=None) -> dict:
 def image_metrics(x: torch.Tensor, data, features) -> dict:
     """FD-domain, PRDC and class modes in the domain classifier's space; FID when Inception is there."""
     f = features.domain.features(x)
-    out = {"fd_domain": frechet_distance_samples(f, features.reference), **prdc(features.reference, f),
-           **class_modes(features.domain.classes(x), data.num_classes)}
+    out = {"fd_domain": frechet_distance_samples(f, features.reference), "kid_domain": kid(f, features.reference)[0],
+           **prdc(features.reference, f), **class_modes(features.domain.classes(x), data.num_classes)}
     if features.inception is not None:
-        out["fid"] = frechet_distance(*gaussian_stats(features.inception(x)), *features.inception_stats)
+        g = features.inception(x)
+        out["fid"] = frechet_distance(*gaussian_stats(g), *features.inception_stats)
+        out["kid"], out["kid_std"] = kid(g, features.inception_reference)
     return out
 
 

@@ -154,3 +154,32 @@ def test_float32_prdc_decides_exactly_as_float64(monkeypatch, unit_roundoff, can
         got = prdc(real, fake, 3, 5)
         assert (got["precision"], got["recall"]) == _dense_prdc(real, fake, 3)[:2], name
         assert (got["density"], got["coverage"]) == _dense_prdc(real, fake, 5)[2:], name
+
+
+def test_kid_agrees_with_torch_fidelity_on_the_same_features():
+    """Bińkowski et al.'s KID (unbiased MMD², cubic kernel, random subsets) against torch-fidelity's
+    implementation on the same features, same subsets: to 1e-4 relative."""
+    from torch_fidelity.metric_kid import kid_features_to_metric
+    from genbench.metrics import kid
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(1200, 64, generator=g).relu()
+    fake = (torch.randn(900, 64, generator=g) + 0.3).relu()
+    ours = kid(fake, real, subsets=20, subset_size=500)
+    theirs = kid_features_to_metric(fake, real, kid_subsets=20, kid_subset_size=500, verbose=False)
+    assert ours[0] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-4)
+    assert ours[1] == pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-4)
+    same, _ = kid(real[600:], real[:600], subsets=5, subset_size=500)
+    assert abs(same) < 0.1 * ours[0]  # two halves of one set: MMD² near 0, far below the shifted set's
+
+
+def test_kid_of_an_image_run_is_in_its_row(tmp_path):
+    """kid_domain is computed for every image evaluation and lands in the leaderboard."""
+    from click.testing import CliRunner
+    from genbench.cli import cli
+    from genbench.results import load_leaderboard
+    r = CliRunner().invoke(cli, ["run", "--model", "gan", "--dataset", "digits", "--steps", "3", "--n-eval", "40",
+                                 "--sample-batch", "20", "--no-progress", "--results", str(tmp_path)])
+    assert r.exit_code == 0, r.output + r.stderr
+    board = load_leaderboard(tmp_path)
+    real, run = board.iloc[0], board.iloc[1]
+    assert real["model"] == "real" and run["kid_domain"] > real["kid_domain"]  # untrained G is far from the data

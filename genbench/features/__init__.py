@@ -20,6 +20,7 @@ class ImageFeatures:
     reference: torch.Tensor                 # domain features of the reference images (N, F)
     inception: object | None = None         # InceptionFeatures, or None when FID is skipped
     inception_stats: tuple | None = None    # (μ, Σ) of the reference images' Inception features
+    inception_reference: torch.Tensor | None = None  # those features themselves (N, 2048), for KID
 
     @property
     def name(self) -> str:
@@ -55,8 +56,11 @@ def prepare(data, data_seed: int, domain: DomainFeatures, inception=None) -> Ima
     ref = quantize(data.reference)
     stats = cache_dir() / "stats"
     feats = _cached(stats / f"{key}-{domain.name}.pt", lambda: {"features": domain.features(ref)})["features"]
-    inc_stats = None
-    if inception is not None:
-        s = _cached(stats / f"{key}-{inception.name}.pt", lambda: dict(zip(("mu", "sigma"), gaussian_stats(inception(ref)))))
-        inc_stats = (s["mu"], s["sigma"])
-    return ImageFeatures(domain, feats, inception, inc_stats)
+    if inception is None:
+        return ImageFeatures(domain, feats)
+
+    def inception_features():
+        f = inception(ref)
+        return {"features": f, **dict(zip(("mu", "sigma"), gaussian_stats(f)))}
+    s = _cached(stats / f"{key}-{inception.name}-features.pt", inception_features)
+    return ImageFeatures(domain, feats, inception, (s["mu"], s["sigma"]), s["features"])
