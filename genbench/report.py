@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from scipy import stats  # noqa: E402
@@ -168,10 +169,12 @@ def tables(summary: pd.DataFrame, out: Path) -> dict[str, pd.DataFrame]:
     return plain
 
 
-def pareto(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
-    """The points no other point beats on both x and y (lower is better on both), sorted by x."""
-    pts = points.sort_values([x, y])
-    return pts[pts[y] <= pts[y].cummin()]
+def pareto(points: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Whether each point is non-dominated: no other point is as good on every column and better on
+    one (lower is better on every column; negate a column where higher is)."""
+    values = points[columns].to_numpy()
+    dominated = [((values <= v).all(1) & (values < v).any(1)).any() for v in values]
+    return pd.Series([not d for d in dominated], index=points.index)
 
 
 def trilemma_quality(rows: pd.DataFrame) -> tuple[str, str, bool]:
@@ -185,31 +188,49 @@ def trilemma_quality(rows: pd.DataFrame) -> tuple[str, str, bool]:
     return q, f"{LABEL[q][:-2]} (log, lower is better)", True
 
 
+SIZES = (30, 300)  # marker areas of recall 0 and 1 in the trilemma figure
+
+
 def trilemma(summary: pd.DataFrame, out: Path) -> None:
-    """Sampling time (log) against quality, colour = model, size = recall, Pareto frontier; a panel per dataset."""
+    """Sampling time (log) against quality, colour = model, size = recall; the points no other beats
+    on time, quality and recall together ringed; a panel per dataset, one legend."""
     data = summary[summary["model"] != "real"]
     datasets = list(data["dataset"].unique())
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.6), squeeze=False)
-    palette = {m: c for m, c in zip(MODELS, sns.color_palette()) if m in set(data["model"])}  # same colours in every panel
+    palette = {m: c for m, c in zip(sorted(set(data["model"]), key=rank), sns.color_palette())}  # same colours everywhere
+    handles = {}
     for ax, dataset in zip(axes[0], datasets):
         rows, all_rows = data[data["dataset"] == dataset], summary[summary["dataset"] == dataset]
         q, label, lower = trilemma_quality(all_rows)
-        size = "recall" if rows["recall_mean"].notna().any() else None
-        sns.scatterplot(rows.assign(recall=rows["recall_mean"]), x="sample_sec_per_1k_mean", y=f"{q}_mean",
-                        hue="model", hue_order=list(palette), palette=palette, size=size, sizes=(30, 300),
-                        size_norm=(0, 1), ax=ax, alpha=0.8, legend="brief" if ax is axes[0][-1] else False)
         points = rows.dropna(subset=["sample_sec_per_1k_mean", f"{q}_mean"])
-        front = pareto(points.assign(_y=points[f"{q}_mean"] * (1 if lower else -1)), "sample_sec_per_1k_mean", "_y")
-        ax.plot(front["sample_sec_per_1k_mean"], front[f"{q}_mean"], "k--", lw=1, label="Pareto frontier")
+        size = "recall" if points["recall_mean"].notna().any() else None
+        sns.scatterplot(points.assign(recall=points["recall_mean"]), x="sample_sec_per_1k_mean", y=f"{q}_mean",
+                        hue="model", hue_order=list(palette), palette=palette, size=size, sizes=SIZES,
+                        size_norm=(0, 1), ax=ax, alpha=0.8, legend=False)
+        best = points[pareto(points.assign(_q=points[f"{q}_mean"] * (1 if lower else -1), _r=-points["recall_mean"].fillna(0)),
+                             ["sample_sec_per_1k_mean", "_q", "_r"])]
+        ax.scatter(best["sample_sec_per_1k_mean"], best[f"{q}_mean"], s=420, facecolors="none", edgecolors="k",
+                   linewidths=1, label="not beaten on time, quality and recall together")
+        for _, r in points.iterrows():  # which sampler setting each point is, where a model has several
+            if (points["variant"] == r["variant"]).sum() > 1:
+                ax.annotate(f"{r['sampler']} {int(r['sample_steps'])}", (r["sample_sec_per_1k_mean"], r[f"{q}_mean"]),
+                            textcoords="offset points", xytext=(5, 4), fontsize=6, color="0.3")
         floor = all_rows[all_rows["model"] == "real"][f"{q}_mean"]
         if len(floor):
             ax.axhline(floor.iloc[0], color="0.5", lw=1, ls=":", label="real-data floor")
         ax.set(xscale="log", yscale="log" if lower else "linear", xlabel="sampling time (s per 1,000 samples, log)",
                ylabel=label, title=dataset)
+        for h, text in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(text, h)
         ordered = rows.assign(_order=rows["model"].map(rank)).sort_values(["_order", "variant"])
         ax.text(0, -0.16, budget_text(ordered), transform=ax.transAxes, va="top", ha="left", fontsize=7, family="monospace")
-    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, title="model / recall")
-    fig.suptitle("Generative learning trilemma: quality vs sampling time (marker size = recall, coverage)")
+    # one legend for every panel: the colours, the recall scale (the same in every panel), the ring, the floor
+    dot = lambda colour, area: Line2D([], [], ls="", marker="o", markersize=math.sqrt(area), color=colour, alpha=0.8)
+    entries = {m: dot(c, 80) for m, c in palette.items()}
+    entries.update({f"recall {r:g}": dot("0.4", SIZES[0] + r * (SIZES[1] - SIZES[0])) for r in (0.25, 0.5, 0.75, 1)})
+    fig.legend([*entries.values(), *handles.values()], [*entries, *handles], loc="center left",
+               bbox_to_anchor=(1.0, 0.5), fontsize=8, labelspacing=1.1)
+    fig.suptitle("Generative learning trilemma: quality vs sampling time (marker size = recall)")
     fig.tight_layout()
     for suffix in (".png", ".pdf"):
         fig.savefig(out / f"trilemma{suffix}", dpi=130, bbox_inches="tight")

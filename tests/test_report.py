@@ -55,10 +55,14 @@ def load_leaderboard_of(folder, rows):
     return load_leaderboard(folder)
 
 
-def test_pareto_frontier():
+def test_pareto_set_over_several_objectives():
+    """Non-dominated over every column: a point worse on time but better on recall stays in the set,
+    so a fast collapsed model cannot be the whole frontier."""
     import pandas as pd
-    pts = pd.DataFrame({"x": [1, 2, 3, 4], "y": [5, 3, 4, 1]})
-    assert pareto(pts, "x", "y")[["x", "y"]].values.tolist() == [[1, 5], [2, 3], [4, 1]]
+    pts = pd.DataFrame({"time": [1, 2, 4, 3, 1], "quality": [5, 3, 1, 4, 5], "neg_recall": [-0.1, -0.5, -0.9, -0.4, -0.1]})
+    assert pareto(pts, ["time", "quality"]).tolist() == [True, True, True, False, True]  # ties: neither beats the other
+    pts.loc[0, "neg_recall"] = -0.05  # now point 4 beats point 0 on recall, equal elsewhere
+    assert pareto(pts, ["time", "quality", "neg_recall"]).tolist() == [False, True, True, False, True]
 
 
 def test_report_writes_every_file_from_a_real_leaderboard(tmp_path):
