@@ -163,7 +163,7 @@ def tables(summary: pd.DataFrame, out: Path) -> dict[str, pd.DataFrame]:
                   .replace("↓", "$\\downarrow$").replace("_", "\\_"))
         t.columns = [c.replace("↑", "$\\uparrow$").replace("↓", "$\\downarrow$") for c in t.columns]
         tex += [f"% {dataset}", t.to_latex(index=False, escape=False, column_format="ll" + "r" * (t.shape[1] - 2))]
-        plain[dataset] = dataset_table(rows, None)
+        plain[dataset] = dataset_table(rows, lambda s: f"{BOLD[0]}{s}{BOLD[1]}")  # for the HTML page
     (out / "table.md").write_text("\n".join(md))
     (out / "table.tex").write_text("\n".join(tex))
     return plain
@@ -245,17 +245,21 @@ def nfe_sweep(summary: pd.DataFrame, out: Path) -> bool:
         return False
     data["curve"] = [f"{v}, {s}" + (f" η={e:g}" if s == "ddim" else "") for v, s, e in zip(data["variant"], data["sampler"], data["eta"])]
     datasets = list(data["dataset"].unique())
+    # one colour per curve in every panel, and one legend that lists them all
+    curves = sorted(data["curve"].unique(), key=lambda c: (rank(c.split()[0].rstrip(",")), c))
+    palette = dict(zip(curves, sns.color_palette(n_colors=len(curves))))
     fig, axes = plt.subplots(2, len(datasets), figsize=(5 * len(datasets), 7), squeeze=False)
     for j, dataset in enumerate(datasets):
         rows = data[data["dataset"] == dataset].sort_values("nfe_mean")
         q, q_label, log = trilemma_quality(summary[summary["dataset"] == dataset])
         for i, (metric, label) in enumerate([(q, q_label), ("recall", "recall (higher is better)")]):
             ax = axes[i][j]
-            sns.lineplot(rows, x="nfe_mean", y=f"{metric}_mean", hue="curve", marker="o", ax=ax, legend=i == 0 and j == len(datasets) - 1)
+            sns.lineplot(rows, x="nfe_mean", y=f"{metric}_mean", hue="curve", palette=palette, marker="o", ax=ax,
+                         legend=False)
             ax.set(xscale="log", yscale="log" if log and i == 0 else "linear", xlabel="network evaluations per sample (NFE, log)",
                    ylabel=label, title=dataset if i == 0 else "")
-    if axes[0][-1].get_legend():
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title="")
+    fig.legend([Line2D([], [], color=c, marker="o") for c in palette.values()], list(palette), loc="upper left",
+               bbox_to_anchor=(1.0, 0.95), fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "nfe_sweep.png", dpi=130, bbox_inches="tight")
     plt.close(fig)
@@ -356,18 +360,47 @@ def diffusion_figure(board: pd.DataFrame, results_dir: Path, out: Path, n: int =
     return True
 
 
+BOLD = ("\x02", "\x03")  # marks of a best value in the tables index.html escapes, then bolds
+CAPTIONS = {
+    "trilemma.png": "The trilemma per dataset: quality up, sampling time left is better, bigger markers cover more "
+                    "of the data (recall). Ringed points are not beaten on all three at once; the dotted line is what "
+                    "real data scores. Read a model's ring and its distance to the floor together.",
+    "nfe_sweep.png": "Quality and recall against network evaluations per sample for every multi-step sampler: where "
+                     "a curve flattens, more steps buy nothing; DDGAN's few steps sit at the left.",
+    "samples.png": "Samples of each model (seed 0, its first sampler setting) over held-out real data (grey) or as "
+                   "image grids: what the numbers above describe.",
+    "diffusion.png": "The forward noising of real data above each model's reverse chain at the same ᾱ_t: a good "
+                     "chain's states match the row above it.",
+}
+SORT_SCRIPT = """document.querySelectorAll('table').forEach(t => t.querySelectorAll('th').forEach((th, i) => {
+  th.style.cursor = 'pointer'; th.title = 'sort';
+  th.onclick = () => { const rows = [...t.tBodies[0].rows], up = th.dataset.up !== '1'; th.dataset.up = up ? '1' : '0';
+    const key = r => { const v = parseFloat(r.cells[i].innerText); return isNaN(v) ? null : v; };
+    rows.sort((a, b) => { const x = key(a), y = key(b);
+      if (x === null || y === null) return x === y ? a.cells[i].innerText.localeCompare(b.cells[i].innerText) : x === null ? 1 : -1;
+      return up ? x - y : y - x; });
+    rows.forEach(r => t.tBodies[0].appendChild(r)); }; }));"""
+
+
 def index_html(plain: dict[str, pd.DataFrame], figures: list[str], out: Path, source: Path) -> None:
-    """One self-contained page: the tables, and every figure embedded as base64."""
+    """One self-contained page: the tables (best values bold, sortable by a click on a column's
+    head, no network), and every figure embedded as base64 with a caption saying what to read from it."""
     parts = [f"<h1>genbench report</h1><p>From <code>{html.escape(str(source))}</code>. Mean ± 95% CI over seeds; "
-             "the real-data floor is what real held-out data scores.</p>"]
+             "bold: the best model value of a column; the real-data floor is what real held-out data scores. "
+             "Click a column's head to sort. On 2-D data the quality axis of the figures is precision: a Fréchet "
+             "distance of raw points compares only means and covariances.</p>"]
     for dataset, table in plain.items():
-        parts.append(f"<h2>{html.escape(dataset)}</h2>" + table.to_html(index=False, border=0))
+        cells = table.map(lambda v: html.escape(str(v)).replace(BOLD[0], "<b>").replace(BOLD[1], "</b>"))
+        parts.append(f"<h2>{html.escape(dataset)}</h2>" + cells.to_html(index=False, border=0, escape=False))
     for name in figures:
         data = base64.b64encode((out / name).read_bytes()).decode()
-        parts.append(f'<h2>{name}</h2><img src="data:image/png;base64,{data}" style="max-width:100%">')
-    style = "body{font-family:sans-serif;max-width:1200px;margin:auto}td,th{padding:2px 8px;text-align:right}"
+        parts.append(f'<h2>{name}</h2><figure><img src="data:image/png;base64,{data}" style="max-width:100%">'
+                     f"<figcaption>{html.escape(CAPTIONS.get(name, ''))}</figcaption></figure>")
+    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto}td,th{padding:2px 8px;text-align:right}"
+             "td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}figcaption{color:#444;max-width:900px}")
     (out / "index.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>genbench report</title>"
-                                    f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+                                    f"<style>{style}</style></head><body>{''.join(parts)}<script>{SORT_SCRIPT}</script>"
+                                    "</body></html>")
 
 
 # PacGAN, Lin et al. 2018, Table 1 (10 trials, mean ± standard error; 2,500 samples, 3σ high quality):

@@ -85,6 +85,8 @@ def test_report_writes_every_file_from_a_real_leaderboard(tmp_path):
     assert models[:6] == ["vae", "ddpm", "ddpm", "ddpm", "ddpm", "ddgan"] and models[6] == "real data (floor)"
     assert "| ddpm | ancestral 20 |" in md and "| 20 |" in md and "e+" not in md  # NFE whole, no ± 0
     assert "\\textbf{" in (tmp_path / "rep" / "table.tex").read_text()
+    page = (tmp_path / "rep" / "index.html").read_text()  # bold best values, captions, a sort script, no raw marks
+    assert "<b>" in page and page.count("<figcaption>") == 4 and "th.onclick" in page and "\x02" not in page
     # every row carries its training budget (3 steps × batch 512 = 1.54k images for DDPM), never bold
     head = next(line for line in md.splitlines() if line.startswith("| Model"))
     assert head.endswith("| Params | Images seen | Train s |")
