@@ -100,6 +100,7 @@ def dataset_table(rows: pd.DataFrame, bold) -> pd.DataFrame:
         best = (mean[models].min() if m in LOWER_IS_BETTER else mean[models].max()) if models.any() else None
         out[label] = [_cell(v, c, bold if (is_model and v == best) else None)
                       for v, c, is_model in zip(mean, ci, models)]
+    out["Seeds"] = [str(int(n)) if m else "–" for n, m in zip(rows["n_seeds"], models)]  # behind each mean ± CI
     return out
 
 

@@ -89,9 +89,10 @@ def test_report_writes_every_file_from_a_real_leaderboard(tmp_path):
     assert "<b>" in page and page.count("<figcaption>") == 4 and "th.onclick" in page and "\x02" not in page
     # every row carries its training budget (3 steps × batch 512 = 1.54k images for DDPM), never bold
     head = next(line for line in md.splitlines() if line.startswith("| Model"))
-    assert head.endswith("| Params | Images seen | Train s |")
+    assert head.endswith("| Params | Images seen | Train s | Seeds |")
     ddpm_row = next(line for line in md.splitlines() if line.startswith("| ddpm | ancestral 20 |"))
-    assert ddpm_row.split(" | ")[-2] == "1.54k" and "**" not in "".join(ddpm_row.split(" | ")[-3:])
+    assert ddpm_row.split(" | ")[-3] == "1.54k" and "**" not in "".join(ddpm_row.split(" | ")[-4:])
+    assert ddpm_row.endswith("| 2 |")  # the two seeds behind its mean ± CI
 
 
 def test_report_without_a_leaderboard_is_one_line(tmp_path):
