@@ -238,6 +238,42 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
     plt.close(fig)
 
 
+def corners(summary: pd.DataFrame, out: Path) -> None:
+    """The three corners in one view: coverage (recall) across, quality up, sampling time as colour
+    (log), a marker shape per model; a panel per dataset, the real-data floor as a star."""
+    data = summary.dropna(subset=["recall_mean"])
+    datasets = list(data["dataset"].unique())
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.6 * len(datasets) + 1.5, 5), squeeze=False, layout="constrained")
+    times = data["sample_sec_per_1k_mean"].dropna()
+    norm = matplotlib.colors.LogNorm(times.min(), max(times.max(), times.min() * 1.01)) if len(times) else None
+    models = sorted(set(data["model"]) - {"real"}, key=rank)
+    shapes = dict(zip(models, "osD^vP<>Xph"))
+    for ax, dataset in zip(axes[0], datasets):
+        rows = data[data["dataset"] == dataset]
+        q, label, lower = trilemma_quality(summary[summary["dataset"] == dataset])
+        for _, r in rows.iterrows():
+            if r["model"] == "real":
+                ax.scatter(r["recall_mean"], r[f"{q}_mean"], marker="*", s=220, color="0.5", zorder=3)
+                continue
+            timed = pd.notna(r["sample_sec_per_1k_mean"])
+            ax.scatter(r["recall_mean"], r[f"{q}_mean"], marker=shapes[r["model"]], s=90, zorder=3, edgecolors="k",
+                       c=[r["sample_sec_per_1k_mean"]] if timed else "white", cmap="viridis", norm=norm if timed else None)
+            several = (rows["variant"] == r["variant"]).sum() > 1
+            ax.annotate(f"{r['variant']}: {_setting(r)}" if several else r["variant"], (r["recall_mean"], r[f"{q}_mean"]),
+                        textcoords="offset points", xytext=(6, 3), fontsize=6, color="0.3")
+        ax.set(yscale="log" if lower else "linear", xlim=(-0.02, 1.05), xlabel="recall (coverage; higher is better)",
+               ylabel=label, title=dataset)
+    if norm is not None:
+        fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=axes[0].tolist(),
+                     label="sampling time, s per 1,000 samples (log; white: not measured)")
+    fig.legend([Line2D([], [], ls="", marker=shapes[m], color="0.6", markeredgecolor="k") for m in models]
+               + [Line2D([], [], ls="", marker="*", color="0.5", markersize=12)], [*models, "real data (floor)"],
+               loc="outside lower center", ncol=len(models) + 1, fontsize=8)
+    fig.suptitle("All three corners: quality against coverage, coloured by sampling time (the best: top right, dark)")
+    fig.savefig(out / "corners.png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
 def nfe_sweep(summary: pd.DataFrame, out: Path) -> bool:
     """Quality and recall against NFE for every model that samples in several steps (their sampler
     and T sweeps)."""
@@ -366,6 +402,8 @@ CAPTIONS = {
     "trilemma.png": "The trilemma per dataset: quality up, sampling time left is better, bigger markers cover more "
                     "of the data (recall). Ringed points are not beaten on all three at once; the dotted line is what "
                     "real data scores. Read a model's ring and its distance to the floor together.",
+    "corners.png": "The trilemma in one view: quality up, coverage (recall) right, sampling time as colour (dark is "
+                   "fast). The best models sit top right in dark colours; the grey star is real data.",
     "nfe_sweep.png": "Quality and recall against network evaluations per sample for every multi-step sampler: where "
                      "a curve flattens, more steps buy nothing; DDGAN's few steps sit at the left.",
     "samples.png": "Samples of each model (seed 0, its first sampler setting) over held-out real data (grey) or as "
@@ -468,7 +506,8 @@ def _write_report(board: pd.DataFrame, results_dir: Path, out: Path, log) -> lis
     summary.to_csv(out / "summary.csv", index=False)
     plain = tables(summary, out)
     trilemma(summary, out)
-    figures = ["trilemma.png"]
+    corners(summary, out)
+    figures = ["trilemma.png", "corners.png"]
     for name, made in [("nfe_sweep.png", nfe_sweep(summary, out)), ("samples.png", sample_grid(board, results_dir, out)),
                        ("diffusion.png", diffusion_figure(board, results_dir, out))]:
         if made:

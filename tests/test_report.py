@@ -74,7 +74,7 @@ def test_report_writes_every_file_from_a_real_leaderboard(tmp_path):
             assert runner.invoke(cli, ["run", *args, "--seed", seed, *tiny]).exit_code == 0
     r = runner.invoke(cli, ["report", "--results", str(tmp_path), "--out", str(tmp_path / "rep")])
     assert r.exit_code == 0, r.output + r.stderr
-    for name in ["summary.csv", "table.md", "table.tex", "trilemma.png", "trilemma.pdf", "nfe_sweep.png",
+    for name in ["summary.csv", "table.md", "table.tex", "trilemma.png", "trilemma.pdf", "corners.png", "nfe_sweep.png",
                  "samples.png", "diffusion.png", "index.html"]:
         assert (tmp_path / "rep" / name).stat().st_size > 0, name
         if name.endswith(".png"):
@@ -86,7 +86,7 @@ def test_report_writes_every_file_from_a_real_leaderboard(tmp_path):
     assert "| ddpm | ancestral 20 |" in md and "| 20 |" in md and "e+" not in md  # NFE whole, no ± 0
     assert "\\textbf{" in (tmp_path / "rep" / "table.tex").read_text()
     page = (tmp_path / "rep" / "index.html").read_text()  # bold best values, captions, a sort script, no raw marks
-    assert "<b>" in page and page.count("<figcaption>") == 4 and "th.onclick" in page and "\x02" not in page
+    assert "<b>" in page and page.count("<figcaption>") == 5 and "th.onclick" in page and "\x02" not in page
     # every row carries its training budget (3 steps × batch 512 = 1.54k images for DDPM), never bold
     head = next(line for line in md.splitlines() if line.startswith("| Model"))
     assert head.endswith("| Params | Images seen | Train s | Seeds |")
