@@ -275,7 +275,7 @@ def cost_table(cfgs, results_dir: Path, workers: int = 1) -> str:
               type=click.Path(file_okay=False, path_type=Path), help="Folder holding leaderboard.csv (and runs/).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="[default: RESULTS/reports]")
 def report(results_dir, out):
-    """Tables and figures from the leaderboard: summary.csv, table.md/.tex, trilemma.png/.pdf,
+    """Tables and figures from the leaderboard: summary.csv, table.md/.tex, trilemma.png/.pdf, corners.png,
     nfe_sweep.png, samples.png, diffusion.png, index.html."""
     from .report import report as make_report
     from .results import LeaderboardError
