@@ -4,7 +4,7 @@ import statistics
 import torch
 
 from .data.images import quantize
-from .metrics import (class_modes, kid, frechet_distance, frechet_distance_samples, gaussian_stats,
+from .metrics import (class_modes, inception_score, kid, frechet_distance, frechet_distance_samples, gaussian_stats,
                       mixture_modes, prdc, timed)
 
 
@@ -73,6 +73,7 @@ def image_metrics(x: torch.Tensor, data, features) -> dict:
         g = features.inception(x)
         out["fid"] = frechet_distance(*gaussian_stats(g), *features.inception_stats)
         out["kid"], out["kid_std"] = kid(g, features.inception_reference)
+        out["is"], out["is_std"] = inception_score(features.inception.logits(g))
     return out
 
 

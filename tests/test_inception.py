@@ -3,6 +3,7 @@
 No real weights exist here, so a randomly initialised network of the same architecture stands in,
 with the expected hash patched to its file's hash.
 """
+import math
 import urllib.error
 import warnings
 
@@ -185,3 +186,29 @@ def test_frechet_distance_matches_pytorch_fid_rank_deficient(n):
     # disagreement is ≤ 1.2e-8 relative (both sit ~1e-8 from a 40-digit mpmath evaluation).
     stats = _stats(n, 0)
     assert frechet_distance(*stats) == pytest.approx(_pytorch_fid(stats), rel=1e-7)
+
+
+def test_logits_are_the_fid_networks_classifier_without_bias(weights, features):
+    """The Inception Score reads the 1008-way logits as torch-fidelity's 'logits_unbiased': pool3 @ fc.weightᵀ."""
+    fc = torch.load(weights[0], weights_only=True)["fc.weight"].double()
+    pool = torch.rand(3, 2048, dtype=torch.float64)
+    logits = features.logits(pool)
+    assert logits.shape == (3, 1008) and torch.allclose(logits, pool @ fc.T)
+
+
+def test_image_metrics_carry_is_and_kid_when_inception_is_there():
+    """The wiring: with Inception features present, a row gets is/is_std and kid/kid_std beside FID."""
+    from types import SimpleNamespace
+    from genbench.evaluate import image_metrics
+    g = torch.Generator().manual_seed(0)
+    ref_inc = torch.randn(60, 2048, generator=g, dtype=torch.float64)
+    inception = lambda x: torch.randn(len(x), 2048, generator=g, dtype=torch.float64)
+    inception.logits = lambda pool: pool[:, :1008]
+    domain = SimpleNamespace(features=lambda x: torch.randn(len(x), 16, generator=g, dtype=torch.float64),
+                             classes=lambda x: torch.zeros(len(x), dtype=torch.long))
+    features = SimpleNamespace(domain=domain, reference=torch.randn(60, 16, generator=g, dtype=torch.float64),
+                               inception=inception, inception_stats=(ref_inc.mean(0), torch.cov(ref_inc.T)),
+                               inception_reference=ref_inc)
+    out = image_metrics(torch.zeros(50, 1, 8, 8, dtype=torch.uint8), SimpleNamespace(num_classes=10), features)
+    assert {"fid", "is", "is_std", "kid", "kid_std", "kid_domain"} <= set(out)
+    assert all(math.isfinite(out[k]) for k in ("fid", "is", "is_std", "kid", "kid_std", "kid_domain")) and out["is"] >= 1

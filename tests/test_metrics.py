@@ -183,3 +183,13 @@ def test_kid_of_an_image_run_is_in_its_row(tmp_path):
     board = load_leaderboard(tmp_path)
     real, run = board.iloc[0], board.iloc[1]
     assert real["model"] == "real" and run["kid_domain"] > real["kid_domain"]  # untrained G is far from the data
+
+
+def test_inception_score_agrees_with_torch_fidelity_on_the_same_logits():
+    from torch_fidelity.metric_isc import isc_features_to_metric
+    from genbench.metrics import inception_score
+    logits = 3 * torch.randn(500, 1008, generator=torch.Generator().manual_seed(0))
+    ours, theirs = inception_score(logits), isc_features_to_metric(logits)
+    assert ours[0] == pytest.approx(theirs["inception_score_mean"], rel=1e-6)
+    assert ours[1] == pytest.approx(theirs["inception_score_std"], rel=1e-6)
+    assert inception_score(torch.zeros(500, 1008))[0] == pytest.approx(1.0)  # one prediction for all: IS 1

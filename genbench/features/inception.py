@@ -126,6 +126,8 @@ class InceptionFeatures:
         # strict: a file of other shapes or keys is an error, not a partly random network
         net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         self.net = _pool3(net).to(device).eval().requires_grad_(False)
+        # its 1008-way classifier without the bias, as torch-fidelity's "logits_unbiased" for the Inception Score
+        self.fc_weight = net.fc.weight.detach().double()
         self.device, self.batch_size = torch.device(device), batch_size
 
     @torch.no_grad()
@@ -134,6 +136,10 @@ class InceptionFeatures:
         if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[1] not in (1, 3):
             raise ValueError(f"expected uint8 images (N, 1 or 3, H, W), got {x.dtype} {tuple(x.shape)}")
         return torch.cat([self._batch(x[i:i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
+
+    def logits(self, pool3: torch.Tensor) -> torch.Tensor:
+        """(N, 2048) pool3 features -> (N, 1008) class logits."""
+        return pool3.double() @ self.fc_weight.T
 
     def _batch(self, x: torch.Tensor) -> torch.Tensor:
         # ToTensor's uint8 -> [0, 1]; pytorch-fid reads grey images with convert('RGB')

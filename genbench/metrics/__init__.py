@@ -1,6 +1,7 @@
 """Metrics: pure functions of tensors. They never see a model."""
 from .frechet import frechet_distance, frechet_distance_samples, gaussian_stats
 from .modes import class_modes, mixture_modes
+from .inception_score import inception_score
 from .kernel import kid
 from .knn import prdc
 from .timing import median_seconds, timed
@@ -10,6 +11,8 @@ METRICS = {
     "fd": "2-D: Fréchet distance between Gaussian fits of real and generated points (quality)",
     "fd_domain": "images: Fréchet distance in the domain classifier's features (quality)",
     "fid": "images: Fréchet distance in pytorch-fid's Inception-v3 pool features (quality)",
+    "is": "images: Inception Score, mean over 10 splits of the FID Inception's 1008-way predictions (quality)",
+    "is_std": "images: standard deviation of the Inception Score over its splits",
     "kid": "images: KID, unbiased MMD² of Inception features, cubic kernel, mean of 100 subsets of 1,000 (quality)",
     "kid_std": "images: standard deviation of KID over its subsets",
     "kid_domain": "images: KID in the domain classifier's features (quality)",
