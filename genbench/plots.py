@@ -22,7 +22,7 @@ def save_figure(fig, path: Path) -> None:
 
 def plot_samples(samples: torch.Tensor, reference: torch.Tensor, path: Path, title: str) -> None:
     if samples.dim() == 4:
-        image_grid(samples, path, title)
+        image_grid(samples, path, title, reference)
     else:
         scatter_samples(samples, reference, path, title)
 
@@ -43,11 +43,16 @@ def scatter_samples(samples: torch.Tensor, reference: torch.Tensor, path: Path, 
     save_figure(fig, path)
 
 
-def image_grid(samples: torch.Tensor, path: Path, title: str, n: int = 64) -> None:
-    """The first n images in [−1, 1] as an 8-wide grid, pixels drawn as blocks (no smoothing)."""
-    grid = make_grid((samples[:n].clamp(-1, 1) + 1) / 2, nrow=8, padding=1, pad_value=1.0)  # (3, H, W)
-    fig, ax = plt.subplots(figsize=(5, 5.3), dpi=120)
-    ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
-    ax.set(title=title, xticks=[], yticks=[])
+def image_grid(samples: torch.Tensor, path: Path, title: str, reference: torch.Tensor | None = None, n: int = 64) -> None:
+    """The first n images in [−1, 1] as an 8-wide grid, pixels drawn as blocks (no smoothing); with
+    `reference`, its first n real images in a second grid beside them, to compare by eye."""
+    grids = [("generated", samples)] + ([("real (held-out)", reference)] if reference is not None else [])
+    fig, axes = plt.subplots(1, len(grids), figsize=(5 * len(grids), 5.3), dpi=120, squeeze=False)
+    for ax, (name, images) in zip(axes[0], grids):
+        grid = make_grid((images[:n].float().clamp(-1, 1) + 1) / 2, nrow=8, padding=1, pad_value=1.0)  # (3, H, W)
+        ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.set(title=name if reference is not None else title, xticks=[], yticks=[])
+    if reference is not None:
+        fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, path)
