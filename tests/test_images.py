@@ -84,6 +84,9 @@ class PixelStub:
     def __call__(self, x):
         return x.flatten(1).double()
 
+    def logits(self, features):  # the extractor's class logits, for the Inception Score: the first 10 pixels
+        return features[:, :10]
+
 
 def test_fid_column_is_the_frechet_distance_of_the_extractors_features(digits_features, tmp_path, monkeypatch):
     from genbench.evaluate import sample_metrics
@@ -95,6 +98,7 @@ def test_fid_column_is_the_frechet_distance_of_the_extractors_features(digits_fe
     m = sample_metrics(fake, data, features)
     expected = frechet_distance_samples(images.quantize(fake).flatten(1), images.quantize(data.reference).flatten(1))
     assert m["fid"] == pytest.approx(expected, rel=1e-9) and features.name == "digits-cnn-v1+pixel-stub"
+    assert m["is"] >= 1 and math.isfinite(m["kid"]) and m["kid_std"] >= 0  # computed from the same extractor
 
 
 def test_a_wrong_inception_file_stops_the_run_before_training(tmp_path):
