@@ -142,8 +142,8 @@ def run_kills(tally: Tally, n: int, rng: random.Random, root: Path) -> None:
         tally.add("run kill + rerun", tried=1, tracebacks=tb + ("Traceback" in out) + (code != 0),
                   half_written=len(bad) + len(half_written(results)))
     counts = leaderboard_counts(results)
-    runs = {(rid, s) for (rid, *setting), c in counts.items() for s in [tuple(setting)] if not rid.startswith("real")}
-    tally.add("run kill + rerun", lost=n - len({rid for rid, _ in runs}),
+    run_ids = {rid for rid, *_ in counts if not rid.startswith("real")}  # one row each: one setting per run
+    tally.add("run kill + rerun", lost=n - len(run_ids),
               duplicated=sum(c - 1 for c in counts.values()), note=f"{n} runs, 4 models")
 
 
@@ -223,16 +223,19 @@ def disk_full(tally: Tally, root: Path) -> None:
         for name, make in attacks.items():
             for free_kib in (0, 16, 128, 512):
                 for f in mount.iterdir():
-                    shutil.rmtree(f) if f.is_dir() else f.unlink()
+                    if f.is_dir():
+                        shutil.rmtree(f)
+                    else:
+                        f.unlink()
                 filler = mount / "filler"
                 with open(filler, "wb") as f:
                     try:
                         f.write(b"\0" * max(0, 2 * 1024 * 1024 - free_kib * 1024))
                     except OSError:
                         pass
-                target = mount / "out"
-                target.mkdir(exist_ok=True) if free_kib else None
-                code, out = finish(genbench(*make(target if free_kib else mount)))
+                target = mount / "out" if free_kib else mount  # with no room at all, not even a folder
+                target.mkdir(exist_ok=True)
+                code, out = finish(genbench(*make(target)))
                 lines = [line for line in out.strip().splitlines() if line.startswith("genbench:")]
                 tb = "Traceback" in out or (code != 0 and len(lines) != 1)
                 filler.unlink()

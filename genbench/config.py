@@ -9,12 +9,12 @@ from pathlib import Path
 import torch
 
 from .data import dataset_shape, default_n, files
+from .names import PRECISIONS  # noqa: F401 -- re-exported
 from models import MODELS, default_config
 
 
 NOT_HASHED = ("seed", "device", "data_root", "download", "inception_weights", "samplers", "sample_steps", "eta",
               "dataset_file", "compile", "threads")
-from .names import PRECISIONS  # noqa: E402 -- re-exported
 
 
 @dataclass(frozen=True)
@@ -93,17 +93,25 @@ def override(hparams, assignments: dict[str, str]):
     return dataclasses.replace(hparams, **changes)
 
 
-def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments: dict | None = None,
-                n_eval=None, sample_batch=None, samplers=None, sample_steps=None, eta=0.0, image_size=None,
-                device="cpu", standardise=True, precision="fp32", compile=False, threads=None, **paths) -> RunConfig:
-    """A validated RunConfig: the family's defaults for the data's kind with `assignments`
-    (name -> text) applied, every sampler setting checked. Bad values raise ValueError."""
-    if files.is_file(dataset):  # a user's 2-D data: read and check it now, so a bad file writes nothing
+def resolve_dataset(dataset: str, image_size: int | None, paths: dict) -> tuple[str, tuple]:
+    """The dataset's name and its data shape at `image_size`. A user's .npz (2-D points) is read and
+    checked now, so a bad file writes nothing, and recorded in paths["dataset_file"]; its name is
+    its content's. Bad values raise ValueError."""
+    if files.is_file(dataset):
         files.read_npz(dataset)
         paths["dataset_file"], dataset = str(Path(dataset).resolve()), files.file_dataset_name(dataset)
     shape = dataset_shape(dataset, image_size)
     if image_size is not None and len(shape) == 1:
         raise ValueError(f"--image-size applies to image datasets, not {dataset}")
+    return dataset, shape
+
+
+def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments: dict | None = None,
+                n_eval=None, sample_batch=None, samplers=None, sample_steps=None, eta=0.0, image_size=None,
+                device="cpu", standardise=True, precision="fp32", compile=False, threads=None, **paths) -> RunConfig:
+    """A validated RunConfig: the family's defaults for the data's kind with `assignments`
+    (name -> text) applied, every sampler setting checked. Bad values raise ValueError."""
+    dataset, shape = resolve_dataset(dataset, image_size, paths)
     hparams = override(default_config(model, shape), assignments or {})
     if eta and "ddim" not in (samplers or ()):
         raise ValueError("--eta applies to --sampler ddim")

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
-from .config import RunConfig
+from .config import RunConfig, resolve_dataset
 from .data import default_n
-from .evaluate import NonFiniteSamples, sample_metrics
+from .evaluate import sample_metrics
 from .results import append_row, read_rows
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -127,7 +126,7 @@ def evaluate_external(cfg: RunConfig, samples_path: Path, name: str, results_dir
     """Score the samples at `samples_path` on cfg's dataset; append and return their row (None when
     the same samples under the same settings are in the leaderboard already)."""
     from .data import dataset_shape
-    from .runner import extractor_columns, git_commit, image_features, load_data, real_floor
+    from .runner import extractor_columns, image_features, load_data, provenance, real_floor
     x, how = to_data_space(read_samples(samples_path), dataset_shape(cfg.dataset, cfg.image_size))
     cfg = dataclasses.replace(cfg, n_eval=min(cfg.n_eval or default_n(cfg.dataset), len(x)))
     digest = content_hash(samples_path, {"dataset": cfg.dataset, "n": cfg.n_eval, "image_size": cfg.image_size,
@@ -140,15 +139,11 @@ def evaluate_external(cfg: RunConfig, samples_path: Path, name: str, results_dir
     features = image_features(cfg, data, log)
     n = len(data.reference)
     log(f"read {how} from {samples_path}; scoring the first {n} against {n} held-out real ones")
-    try:
-        metrics = sample_metrics(x[:n], data, features)
-    except NonFiniteSamples as e:
-        raise ExternalError(str(e)) from None
+    metrics = sample_metrics(x[:n], data, features)  # finite: to_data_space checked
     real_floor(cfg, data, features, results_dir, log)
     row = {"run_id": run_id, "model": name, "dataset": cfg.dataset, "seed": None, "status": "ok", "source": "external",
            "nfe": nfe, "sample_sec_per_1k": sec_per_1k, **metrics, **extractor_columns(data, features),
-           "config_hash": digest, "genbench_version": __version__, "git_commit": git_commit(),
-           "torch_version": torch.__version__, "device": cfg.device,
+           "config_hash": digest, **provenance(), "device": cfg.device,
            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     if not append_row(results_dir, row, unique=("run_id",)):
         log(f"{run_id} was added by another process meanwhile; not added twice")
@@ -157,11 +152,7 @@ def evaluate_external(cfg: RunConfig, samples_path: Path, name: str, results_dir
 
 def eval_config(dataset: str, n_eval=None, image_size=None, device="cpu", **paths) -> RunConfig:
     """The RunConfig of an evaluation without a model: dataset (a name or a user's .npz), sample
-    count, image size (None: the dataset's own, as for a run, so both share the floor row) and paths."""
-    from .data import dataset_shape, files
-    if files.is_file(dataset):
-        files.read_npz(dataset)
-        paths["dataset_file"], dataset = str(Path(dataset).resolve()), files.file_dataset_name(dataset)
-    if image_size is not None and len(dataset_shape(dataset, image_size)) == 1:
-        raise ExternalError(f"--image-size applies to image datasets, not {dataset}")
+    count, image size (None: the dataset's own, as for a run, so both share the floor row) and paths.
+    Bad values raise ValueError."""
+    dataset, _ = resolve_dataset(dataset, image_size, paths)
     return RunConfig("external", dataset, n_eval=n_eval, image_size=image_size, device=device, **paths)

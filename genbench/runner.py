@@ -52,6 +52,11 @@ def git_commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if head.returncode == 0 else "unknown"
 
 
+def provenance() -> dict:
+    """The code behind a row: genbench's version, the git commit, torch's version."""
+    return {"genbench_version": __version__, "git_commit": git_commit(), "torch_version": torch.__version__}
+
+
 def build(cfg: RunConfig, shape) -> torch.nn.Module:
     model = MODELS[cfg.model](cfg.hparams, shape).to(cfg.device)
     if len(shape) == 3 and cfg.device.startswith("cuda"):  # NHWC convolutions: faster on tensor cores
@@ -271,8 +276,7 @@ def real_floor(cfg: RunConfig, data, features, results_dir: Path, log=print) -> 
     real = data.train[torch.randperm(len(data.train), generator=g)[:len(data.reference)]]
     row = {"run_id": run_id, "model": "real", "dataset": cfg.dataset, "seed": cfg.data_seed, "status": "ok",
            **sample_metrics(real, data, features), **cols, "config_hash": run_id.rsplit("-", 1)[1],
-           "genbench_version": __version__, "git_commit": git_commit(), "torch_version": torch.__version__,
-           "device": "cpu", "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+           **provenance(), "device": "cpu", "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     if append_row(results_dir, row, unique=("run_id",)):  # parallel runs may both have computed it
         log(f"real-data floor for {cfg.dataset} ({cols['feature_extractor']}, n={cols['n_samples']}) added to the leaderboard")
 
@@ -306,8 +310,7 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
         if world.main:
             save_checkpoint(path, cfg, step, trainer, data_rng, prior_sec + time.perf_counter() - t0)
 
-    row.update(**extractor_columns(data, features), config_hash=cfg.config_hash(), genbench_version=__version__,
-               git_commit=git_commit(), torch_version=torch.__version__, device=cfg.device,
+    row.update(**extractor_columns(data, features), config_hash=cfg.config_hash(), **provenance(), device=cfg.device,
                standardise=cfg.standardise if not data.is_image else None, train_precision=cfg.precision,
                compile=cfg.compile, threads=torch.get_num_threads(), world_size=world.size,
                **{f"hp_{k}": v for k, v in cfg.to_dict()["hparams"].items()})

@@ -16,7 +16,7 @@ import torch
 from . import first_line
 from .config import RunConfig, make_config, settings
 from .data import dataset_shape
-from .runner import build, done_settings, run_name, setting_key
+from .runner import CHECKPOINT, build, done_settings, run_name, setting_key
 from models import default_config
 
 
@@ -127,7 +127,7 @@ def train_step_seconds(cfg: RunConfig, threads: int | None = None, repeats: int 
 
 def trained_steps(cfg: RunConfig, results_dir: Path) -> int:
     """Training steps the run's checkpoint holds (0 without one): what a --dry-run need not count again."""
-    path = Path(results_dir) / "runs" / run_name(cfg) / "checkpoint.pt"
+    path = Path(results_dir) / "runs" / run_name(cfg) / CHECKPOINT
     try:  # memory-mapped: only the step is read
         return int(torch.load(path, weights_only=True, mmap=True)["step"])
     except Exception:  # noqa: BLE001 -- missing or damaged: the run (re)trains, as `genbench run` will say

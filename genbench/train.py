@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from models.family import BatchNoise
 from models.recipe import ema_decay, learning_rate, regularise
 
+
 class Diverged(RuntimeError):
     """A loss became NaN or inf: a result to record, not a crash."""
 

@@ -21,7 +21,7 @@ _U = 2.0 ** -24      # float32 unit roundoff
 class _Points:
     """A point set as float64 (exact rechecks: differences, so uncentred) and as float32 centred on
     `origin` (matrix products: distances do not move, and the float32 error, which scales with
-    ‖a‖² + ‖b‖², shrinks), converted in chunks so that no float64 copy of the set is made."""
+    ‖a‖² + ‖b‖², shrinks), centred in chunks so that no centred float64 copy of the set is made."""
 
     def __init__(self, x: torch.Tensor, origin: torch.Tensor, chunk: int = 1024):
         self.x64 = x.flatten(1).double()
