@@ -352,7 +352,11 @@ def eval_(samples_path, dataset, name, nfe, sec_per_1k, results_dir, **options):
     if name in MODELS or name == "real":
         raise click.BadParameter(f"{name!r} names genbench's own rows; choose another", param_hint="'--name'")
     try:
-        row = evaluate_external(eval_config(dataset, **options), samples_path, name, results_dir, nfe, sec_per_1k,
+        cfg = eval_config(dataset, **options)
+    except ValueError as e:  # a bad --dataset file or --image-size: a usage error, as for `run`
+        raise click.UsageError(first_line(e)) from None
+    try:
+        row = evaluate_external(cfg, samples_path, name, results_dir, nfe, sec_per_1k,
                                 log=lambda m: click.echo(m, err=True))
     except (OSError, LeaderboardError, RunError, DataError, ExternalError) as e:
         raise click.ClickException(first_line(e)) from None

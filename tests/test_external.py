@@ -125,3 +125,14 @@ def test_names_that_would_mix_with_genbenchs_own_rows_are_refused(tmp_path, name
     r = invoke("eval", "--samples", str(tmp_path / "s.npy"), "--dataset", "grid25", "--name", name,
                "--results", str(tmp_path / "r"))
     assert r.exit_code == 2 and "--name" in r.stderr and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args, needle", [(["--dataset", "BAD"], "not a readable .npz file"),
+                                          (["--dataset", "grid25", "--image-size", "16"], "--image-size applies to image")])
+def test_a_bad_dataset_argument_is_a_usage_error(tmp_path, args, needle):
+    np.save(tmp_path / "s.npy", np.zeros((20, 2), np.float32))
+    (tmp_path / "bad.npz").write_text("not an npz")
+    args = [str(tmp_path / "bad.npz") if a == "BAD" else a for a in args]
+    r = invoke("eval", "--samples", str(tmp_path / "s.npy"), *args, "--results", str(tmp_path / "r"))
+    one_line_error(r, needle, code=2)
+    assert not (tmp_path / "r").exists()
