@@ -214,8 +214,8 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
                    linewidths=1, label="not beaten on time, quality and recall together")
         for _, r in points.iterrows():  # which sampler setting each point is, where a model has several
             if (points["variant"] == r["variant"]).sum() > 1:
-                ax.annotate(f"{r['sampler']} {int(r['sample_steps'])}", (r["sample_sec_per_1k_mean"], r[f"{q}_mean"]),
-                            textcoords="offset points", xytext=(5, 4), fontsize=6, color="0.3")
+                ax.annotate(_setting(r), (r["sample_sec_per_1k_mean"], r[f"{q}_mean"]),
+                            textcoords="offset points", xytext=(12, 6), fontsize=6, color="0.3")  # clear of the ring
         floor = all_rows[all_rows["model"] == "real"][f"{q}_mean"]
         if len(floor):
             ax.axhline(floor.iloc[0], color="0.5", lw=1, ls=":", label="real-data floor")
@@ -406,7 +406,7 @@ CAPTIONS = {
                    "fast). The best models sit top right in dark colours; the grey star is real data.",
     "nfe_sweep.png": "Quality and recall against network evaluations per sample for every multi-step sampler: where "
                      "a curve flattens, more steps buy nothing; DDGAN's few steps sit at the left.",
-    "samples.png": "Samples of each model (seed 0, its first sampler setting) over held-out real data (grey) or as "
+    "samples.png": "Samples of each model (its first seed and sampler setting) over held-out real data (grey) or as "
                    "image grids: what the numbers above describe.",
     "diffusion.png": "The forward noising of real data above each model's reverse chain at the same ᾱ_t: a good "
                      "chain's states match the row above it.",
@@ -414,7 +414,9 @@ CAPTIONS = {
 SORT_SCRIPT = """document.querySelectorAll('table').forEach(t => t.querySelectorAll('th').forEach((th, i) => {
   th.style.cursor = 'pointer'; th.title = 'sort';
   th.onclick = () => { const rows = [...t.tBodies[0].rows], up = th.dataset.up !== '1'; th.dataset.up = up ? '1' : '0';
-    const key = r => { const v = parseFloat(r.cells[i].innerText); return isNaN(v) ? null : v; };
+    const scale = {k: 1e3, M: 1e6, G: 1e9};  // the budget columns' 154k, 1.54M
+    const key = r => { const s = r.cells[i].innerText.trim(), v = parseFloat(s);
+      return isNaN(v) ? null : v * (scale[s.replace(/^[-0-9.e+]+/, '')[0]] || 1); };
     rows.sort((a, b) => { const x = key(a), y = key(b);
       if (x === null || y === null) return x === y ? a.cells[i].innerText.localeCompare(b.cells[i].innerText) : x === null ? 1 : -1;
       return up ? x - y : y - x; });
