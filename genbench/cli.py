@@ -127,6 +127,11 @@ def run(model, dataset, seed, steps, batch_size, assignments, results_dir, check
     except ValueError as e:
         raise click.UsageError(first_line(e)) from None
     if dry_run:
+        from .runner import RunError, link_teacher
+        try:
+            cfg = link_teacher(cfg, results_dir)[0]  # a taught run (pd): its teacher and network
+        except RunError as e:
+            raise click.ClickException(str(e)) from None
         click.echo(json.dumps(cfg.to_dict(), indent=2))
         return
     import torch
@@ -220,7 +225,7 @@ def suite(name, seeds, workers, results_dir, device, dry_run, print_commands):
     from .runner import RunError
     from .suites import plan, run_suite
     try:
-        cfgs = plan(name, list(seeds), device=device)
+        cfgs = plan(name, list(seeds), results_dir, device=device)
         if dry_run:
             click.echo(cost_table(cfgs, results_dir, workers))
             return
@@ -247,7 +252,7 @@ def cost_table(cfgs, results_dir: Path, workers: int = 1) -> str:
     import os
     from .config import settings
     from .runner import run_name
-    from .suites import is_done, trained_steps, train_step_seconds
+    from .suites import is_done, teacher_of, trained_steps, train_step_seconds
     threads = max(1, (os.cpu_count() or 1) // workers)
     step_sec, lines, total = {}, [], 0.0
     for c in cfgs:
@@ -260,8 +265,9 @@ def cost_table(cfgs, results_dir: Path, workers: int = 1) -> str:
         sets = settings(c)
         sets = f"{sets[0].sampler}:{sets[0].steps}" if len(sets) == 1 else f"{len(sets)} sampler settings"
         state = "done" if done else "todo" if left == c.hparams.steps else "eval" if left == 0 else "part"
+        after = f"  after {Path(teacher_of(c)).name}" if teacher_of(c) else ""
         lines.append(f"{state}  {run_name(c):<34} {sets:<20} "
-                     f"{c.hparams.steps * c.hparams.batch_size:>12,} images  ~{est / 60:8.1f} min train")
+                     f"{c.hparams.steps * c.hparams.batch_size:>12,} images  ~{est / 60:8.1f} min train{after}")
     lines.append(f"{len(cfgs)} runs, {sum(not l.startswith('done') for l in lines)} to do (todo: train, part: resume, "
                  f"eval: trained, sampler settings missing); ~{total / 3600:.1f} h of training "
                  + (f"over {workers} workers, ~{total / workers / 3600:.1f} h of wall time, " if workers > 1 else "")

@@ -139,8 +139,9 @@ def settings(cfg: RunConfig) -> list:
     """Every sampler setting to evaluate, resolved by the family's class to explicit values
     (`models.family.SamplerSetting`); an unknown sampler or out-of-range steps raise ValueError."""
     family, out = MODELS[cfg.model], []
+    default_steps = family.default_steps(cfg.hparams) if hasattr(family, "default_steps") else [None]
     for sampler in cfg.samplers or [family.SAMPLERS[0]]:
-        for steps in cfg.sample_steps or [None]:
+        for steps in cfg.sample_steps or default_steps:
             eta = cfg.eta if sampler == "ddim" else 0.0
             setting = family.resolve(cfg.hparams, sampler, steps, eta=eta)
             if setting not in out:  # `--sample-steps 5,5` is one setting, one row (not two "seeds")

@@ -13,11 +13,13 @@ class NonFiniteSamples(ValueError):
 
 
 class _RowCounter:
-    """Counts rows passed through the model's networks: NFE per sample = rows / samples drawn."""
+    """Counts rows passed through the model's networks (its children, and the members of a child
+    ModuleList: one network per stage): NFE per sample = rows / samples drawn."""
 
     def __init__(self, model: torch.nn.Module):
         self.rows = 0
-        self.handles = [m.register_forward_hook(self._hook) for m in model.children()]
+        nets = [n for m in model.children() for n in (m if isinstance(m, torch.nn.ModuleList) else [m])]
+        self.handles = [m.register_forward_hook(self._hook) for m in nets]
 
     def _hook(self, module, args, output):
         self.rows += args[0].shape[0]

@@ -28,7 +28,7 @@ from .evaluate import NonFiniteSamples, draw_samples, evaluate, sample_batches, 
 from .plots import plot_samples
 from .results import append_row, atomic_write, check_writable, file_mode, load_leaderboard, read_rows
 from .train import Diverged, Trainer, World, rng_state, seed_everything, set_rng_state, train
-from models import MODELS
+from models import MODELS, default_config
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_KEYS = ("format", "config", "step", "train_sec", "model", "ema", "optimizers", "rng")
@@ -156,14 +156,66 @@ def done_settings(results_dir: Path, run_id: str) -> set[tuple]:
             for r in read_rows(results_dir)[1] if r["run_id"] == run_id}
 
 
+def link_teacher(cfg: RunConfig, results_dir: Path) -> tuple[RunConfig, RunConfig | None, Path | None]:
+    """For a family taught by another run (progressive distillation): this config with the
+    teacher's run named and its network copied in (so a new teacher is a new run), the teacher's
+    config and its run folder. The teacher is `hparams.teacher`: a run id in `results_dir`, a run
+    folder, or "" for the family's default teacher (`default_teacher`). (cfg, None, None) for
+    other families. Reads files only; a bad teacher is a RunError."""
+    family = MODELS[cfg.model]
+    if not hasattr(family, "TEACHER"):
+        return cfg, None, None
+    spec, shape, teacher = cfg.hparams.teacher, dataset_shape(cfg.dataset, cfg.image_size), default_teacher(cfg)
+    folder = Path(results_dir) / "runs" / run_name(teacher)
+    if spec and spec != run_name(teacher):
+        folder = Path(spec) if os.sep in spec or Path(spec).is_dir() else Path(results_dir) / "runs" / spec
+        try:
+            teacher = RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
+        except FileNotFoundError:
+            raise RunError(f"teacher {spec}: no run folder with a config.json at {folder}; train the teacher first "
+                           "(or leave teacher unset to train the default one)") from None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise RunError(f"teacher {spec}: {folder / 'config.json'} is unreadable ({first_line(e)})") from None
+        if teacher.model != family.TEACHER:
+            raise RunError(f"teacher {spec} is a {teacher.model} run; {cfg.model} learns from a {family.TEACHER} run")
+        theirs = dataset_shape(teacher.dataset, teacher.image_size)
+        if (teacher.dataset, theirs, teacher.standardise) != (cfg.dataset, shape, cfg.standardise):
+            raise RunError(f"teacher {spec} was trained on other data ({teacher.dataset} {theirs}"
+                           f"{'' if teacher.standardise else ', raw'}) than this run's ({cfg.dataset} {shape}"
+                           f"{'' if cfg.standardise else ', raw'})")
+    name = run_name(teacher) if folder.parent == Path(results_dir) / "runs" else str(folder.resolve())
+    try:
+        hparams = family.taught_by(cfg.hparams, default_config(cfg.model, shape), teacher.hparams, name)
+    except ValueError as e:
+        raise RunError(str(e)) from None
+    return dataclasses.replace(cfg, hparams=hparams), teacher, folder
+
+
+def default_teacher(cfg: RunConfig) -> RunConfig:
+    """The teacher a taught run trains first when none is named: the family's choice of the
+    dataset's default teacher-family run (same seed and data), evaluated with DDIM at the steps
+    its students take, the comparison at equal NFE."""
+    family = MODELS[cfg.model]
+    defaults = default_config(family.TEACHER, dataset_shape(cfg.dataset, cfg.image_size))
+    return dataclasses.replace(cfg, model=family.TEACHER, hparams=family.default_teacher(defaults), samplers=("ddim",),
+                               sample_steps=tuple(family.default_steps(cfg.hparams)), eta=0.0)
+
+
 def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, every: int = 1000,
         resume: bool = False, world: World = World()) -> list[dict]:
     """Train (or continue), evaluate under each sampler setting not yet in the leaderboard, save
     the run directory, then append one row per setting. Returns the rows (old ones included).
 
     Under torchrun every rank trains; rank 0 alone checks, writes and evaluates, and tells the
-    others whether there is training to do."""
+    others whether there is training to do. A family taught by another run gets its teacher
+    first: the default teacher is trained (resumably) if it is not finished; a named one must be."""
     results_dir = Path(results_dir)
+    cfg, teacher, folder = link_teacher(cfg, results_dir)
+    if teacher is not None and not trained(folder):
+        if teacher != default_teacher(cfg):
+            raise RunError(f"teacher {cfg.hparams.teacher} has not finished training; finish it first")
+        log(f"training the teacher {run_name(teacher)} first")
+        run(teacher, results_dir, progress, log, every, world=world)
     if not world.main:
         return _follow(cfg, results_dir, every, world)
     told = []  # whether the other ranks were told to train
@@ -223,6 +275,16 @@ def _follow(cfg: RunConfig, results_dir: Path, every: int, world: World) -> list
     state = load_checkpoint(path) if path.exists() else None
     _run(cfg, load_data(cfg), None, [], run_name(cfg), path.parent, results_dir, False, lambda m: None, every, state, world)
     return []
+
+
+def trained(run_dir: Path) -> bool:
+    """Whether the run folder's checkpoint holds all its training steps."""
+    try:
+        state = load_checkpoint(run_dir / CHECKPOINT)
+        steps = json.loads((run_dir / "config.json").read_text())["hparams"]["steps"]
+    except (RunError, OSError, ValueError, KeyError, TypeError):
+        return False
+    return state["step"] >= steps
 
 
 def load_data(cfg: RunConfig):
@@ -291,6 +353,8 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
     trainer = Trainer(model, cfg.seed, cfg.precision, world, cfg.compile)
     data_rng = torch.Generator().manual_seed(cfg.seed)
     path, start, prior_sec = run_dir / CHECKPOINT, 0, 0.0
+    if state is None and hasattr(model, "distil_from"):  # a fresh student: its teacher's weights
+        model.distil_from(load_run(link_teacher(cfg, results_dir)[2])[1])
     if state is not None:
         restore(model, state, cfg, path, trainer)
         try:

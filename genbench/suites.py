@@ -16,8 +16,9 @@ import torch
 from . import first_line
 from .config import RunConfig, make_config, settings
 from .data import dataset_shape
-from .runner import CHECKPOINT, build, done_settings, run_name, setting_key
+from .runner import CHECKPOINT, build, done_settings, link_teacher, run_name, setting_key
 from models import default_config
+from models.pd import DEFAULT_TEACHER, PD, chain
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,13 @@ class Entry:
 
 def _grid(datasets: tuple[str, ...], ddpm_steps: tuple[int, ...]) -> list[Entry]:
     """Every model with its defaults; DDPM under a sweep of sampler steps (ancestral and DDIM);
-    DDGAN trained for T ∈ {1, 2, 4, 8} (the paper's ablation: T = 1 is close to a GAN)."""
+    DDGAN trained for T ∈ {1, 2, 4, 8} (the paper's ablation: T = 1 is close to a GAN); progressive
+    distillation after its teacher, the DDPM in v-prediction, with DDIM at the students' steps."""
     ddpm = Entry("ddpm", datasets, options={"samplers": ("ancestral", "ddim"), "sample_steps": ddpm_steps})
     ddgans = [Entry("ddgan", datasets, {"T": str(t)}) for t in (1, 2, 4, 8)]
-    return [Entry("vae", datasets), Entry("gan", datasets), ddpm, *ddgans]
+    teacher = Entry("ddpm", datasets, {k: str(v) for k, v in DEFAULT_TEACHER.items()},
+                    {"samplers": ("ddim",), "sample_steps": tuple(chain(PD.Config()))})
+    return [Entry("vae", datasets), Entry("gan", datasets), ddpm, *ddgans, teacher, Entry("pd", datasets)]
 
 
 # DDPM's CIFAR-10 model (Ho et al. 2020, App. B and its run_cifar.py: 35.7M parameters, attention at 16×16 and
@@ -68,13 +72,18 @@ SUITES = {
 }
 
 
-def plan(name: str, seeds: list[int], **run_options) -> list[RunConfig]:
+def plan(name: str, seeds: list[int], results_dir: Path = Path("results"), **run_options) -> list[RunConfig]:
     """The suite's runs, seed by seed (entries × datasets within a seed), so that a suite stopped
-    early still holds whole tables for its first seeds."""
+    early still holds whole tables for its first seeds; a taught run (PD) names its teacher."""
     if name not in SUITES:
         raise ValueError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
-    return [make_config(e.model, d, s, dict(e.assignments), **{**e.options, **run_options})
+    return [link_teacher(make_config(e.model, d, s, dict(e.assignments), **{**e.options, **run_options}), results_dir)[0]
             for s in seeds for e in SUITES[name] for d in e.datasets]
+
+
+def teacher_of(cfg: RunConfig) -> str | None:
+    """The run id (or folder) of the run that teaches `cfg`, None for an untaught family."""
+    return getattr(cfg.hparams, "teacher", None)
 
 
 def is_done(cfg: RunConfig, results_dir: Path) -> bool:
@@ -116,7 +125,7 @@ def train_step_seconds(cfg: RunConfig, threads: int | None = None, repeats: int 
     shape = dataset_shape(cfg.dataset, cfg.image_size)
     trainer = Trainer(build(cfg, shape), cfg.seed)
     x = torch.rand(cfg.hparams.batch_size, *shape, device=cfg.device) * 2 - 1
-    step = iter(range(repeats + 1))
+    step = iter(min(i, cfg.hparams.steps - 1) for i in range(repeats + 1))  # steps of the run (a staged family's stage)
     before = torch.get_num_threads()
     torch.set_num_threads(threads or before)
     try:
@@ -162,14 +171,19 @@ def run_suite(cfgs: list[RunConfig], results_dir: Path, workers: int = 1, log=pr
     """Run every config not done yet (in `workers` processes); returns the one-line failures."""
     todo = [c for c in cfgs if not is_done(c, results_dir)]
     log(f"{len(cfgs) - len(todo)} of {len(cfgs)} runs already in the leaderboard; {len(todo)} to go")
-    failures = []
+    # a taught run waits for its teacher when the teacher is among the runs to do: two waves
+    teachers = {run_name(c) for c in todo}
+    waves = [[c for c in todo if teacher_of(c) not in teachers], [c for c in todo if teacher_of(c) in teachers]]
+    failures, i = [], 0
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(workers,)) as pool:
-        jobs = {pool.submit(_run_one, c.to_dict(), str(results_dir)): run_name(c) for c in todo}
-        for i, job in enumerate(as_completed(jobs), 1):
-            try:
-                log(f"[{i}/{len(todo)}] {job.result()} done")
-            except Exception as e:  # one failed run must not stop the others
-                failures.append(f"{jobs[job]}: {first_line(e)}")
-                log(f"[{i}/{len(todo)}] {failures[-1]}")
+        for wave in waves:
+            jobs = {pool.submit(_run_one, c.to_dict(), str(results_dir)): run_name(c) for c in wave}
+            for job in as_completed(jobs):
+                i += 1
+                try:
+                    log(f"[{i}/{len(todo)}] {job.result()} done")
+                except Exception as e:  # one failed run must not stop the others
+                    failures.append(f"{jobs[job]}: {first_line(e)}")
+                    log(f"[{i}/{len(todo)}] {failures[-1]}")
     return failures

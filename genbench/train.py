@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from models.family import BatchNoise
-from models.recipe import ema_decay, learning_rate, regularise
+from models.recipe import ema_decay, learning_rate, regularise, stage_of
 
 
 class Diverged(RuntimeError):
@@ -122,10 +122,16 @@ class Trainer:
                 net.compile()
 
     def step(self, x: torch.Tensor, step: int) -> dict[str, float]:
-        """One training step at (0-based) `step`; returns the family's logged values."""
+        """One training step at (0-based) `step`; returns the family's logged values. A family with
+        `stages` > 1 is told `start_stage(k)` at each stage's first step, and its learning-rate
+        schedule runs once per stage."""
+        stages = getattr(self.model, "stages", 1)
+        stage, first, length = stage_of(step, self.recipe.steps, stages)
+        if stages > 1 and step == first:
+            self.model.start_stage(stage)
         for opt in self.opts.values():
             for group in opt.param_groups:
-                group["lr"] = learning_rate(group["initial_lr"], step, self.recipe)
+                group["lr"] = learning_rate(group["initial_lr"], step - first, self.recipe, length)
         logs = {}
         phases = self.model.train_step(x, self.noise, regularise(step, self.recipe))
         try:

@@ -2,9 +2,10 @@
 from .ddgan import DDGAN
 from .ddpm import DDPM
 from .gan import GAN
+from .pd import PD
 from .vae import VAE
 
-MODELS = {"vae": VAE, "gan": GAN, "ddpm": DDPM, "ddgan": DDGAN}
+MODELS = {"vae": VAE, "gan": GAN, "ddpm": DDPM, "ddgan": DDGAN, "pd": PD}
 
 
 def default_config(name: str, data_shape):

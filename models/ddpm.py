@@ -1,6 +1,10 @@
 """DDPM: denoising diffusion probabilistic models (Ho et al. 2020).
 
 Training is Algorithm 1 (L_simple, eq. 14): ‖ε − ε_θ(√ᾱ_t x_0 + √(1−ᾱ_t) ε, t)‖², t ~ U{1..T}.
+With `prediction="v"` the network predicts v = α_t ε − σ_t x_0 instead (α_t = √ᾱ_t, σ_t = √(1−ᾱ_t);
+Salimans & Ho 2022, §4 and App. D), trained on ‖v − v̂‖² (their "SNR+1" weighting of the x-loss):
+x̂_0 = α_t x_t − σ_t v̂ stays defined where ᾱ_t → 0, which progressive distillation's few-step
+students need (`models.pd`); the samplers read ε̂ = σ_t x_t + α_t v̂.
 Sampling is Algorithm 2 (ancestral, σ_t² = β_t, `models.diffusion.ddpm_sample`), or DDIM (eq. 12,
 `sampler="ddim"`, stochasticity η, `models.diffusion.ddim_sample`) on the same ε-network; both run
 on any evenly spaced sub-sequence of the T training steps. On images the ancestral sampler clips
@@ -13,15 +17,19 @@ import torch
 from torch import nn
 
 from .family import check_ranges, check_sampler, sampling, setting
-from .diffusion import alpha_bars, cosine_betas, ddim_sample, ddpm_sample, linear_betas, q_sample
+from .diffusion import alpha_bars, cosine_betas, ddim_sample, ddpm_sample, linear_betas, q_sample, v_to_x0_eps, velocity
 from .nets import TimeMLP, UNet, is_image
 from .recipe import Recipe
+
+
+PREDICTIONS = ("eps", "v")
 
 
 @dataclass(frozen=True)
 class Config(Recipe):
     T: int = 1000
     schedule: str = "linear"        # "linear" (DDPM) or "cosine" (Improved DDPM)
+    prediction: str = "eps"         # what the network predicts: "eps" (DDPM) or "v" (Salimans & Ho 2022)
     beta_1: float = 1e-4
     beta_T: float = 0.02
     hidden: int = 128               # 2-D: residual MLP width, blocks, random Fourier features of x_t
@@ -43,6 +51,8 @@ class Config(Recipe):
         check_ranges(self, positive=("T", "beta_1", "beta_T", "hidden", "blocks", "ch", "res_blocks", "lr",
                                      "fourier_scale"),
                      non_negative=("n_fourier",), fraction=("dropout",))
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {self.prediction!r}")
 
 
 def make_betas(cfg: Config) -> torch.Tensor:
@@ -51,6 +61,14 @@ def make_betas(cfg: Config) -> torch.Tensor:
     if cfg.schedule == "cosine":
         return cosine_betas(cfg.T)
     raise ValueError(f"unknown schedule {cfg.schedule!r}; choose linear or cosine")
+
+
+def make_net(cfg: Config, data_shape: tuple) -> nn.Module:
+    """The network of (x_t, t): a U-Net for images, a residual MLP for points."""
+    if is_image(data_shape):
+        return UNet(data_shape, cfg.ch, cfg.res_blocks, cfg.dropout, attn_lowest=cfg.attn_lowest)
+    d = prod(data_shape)
+    return TimeMLP(d, d, cfg.hidden, cfg.blocks, n_fourier=cfg.n_fourier, fourier_scale=cfg.fourier_scale)
 
 
 # images: the paper's optimiser (Adam 2e-4, dropout 0.1) on a U-Net narrowed for a CPU and for
@@ -66,11 +84,7 @@ class DDPM(nn.Module):
     def __init__(self, cfg: Config, data_shape, num_classes=None):
         super().__init__()
         self.cfg, self.data_shape = cfg, tuple(data_shape)
-        d = prod(self.data_shape)
-        if is_image(data_shape):
-            self.eps_net = UNet(data_shape, cfg.ch, cfg.res_blocks, cfg.dropout, attn_lowest=cfg.attn_lowest)
-        else:
-            self.eps_net = TimeMLP(d, d, cfg.hidden, cfg.blocks, n_fourier=cfg.n_fourier, fourier_scale=cfg.fourier_scale)
+        self.eps_net = make_net(cfg, self.data_shape)
         self.register_buffer("betas", make_betas(cfg))
         self.register_buffer("alpha_bar", alpha_bars(self.betas))
 
@@ -79,14 +93,19 @@ class DDPM(nn.Module):
         return {"eps_net": dict(lr=self.cfg.lr)}
 
     def eps_hat(self, x_t, t):
-        return self.eps_net(x_t, t).view_as(x_t)
+        out = self.eps_net(x_t, t).view_as(x_t)
+        if self.cfg.prediction == "eps":
+            return out
+        return v_to_x0_eps(out, x_t, self.alpha_bar[t - 1])[1]
 
     def train_step(self, x, noise, regularise=True):
-        """One step of Algorithm 1."""
+        """One step of Algorithm 1 (on v with prediction="v")."""
         t = noise.randint(1, self.cfg.T + 1, x.shape[0])
         eps = noise.randn_like(x)
-        x_t = q_sample(x, self.alpha_bar[t - 1], eps)
-        loss = (eps - self.eps_hat(x_t, t)).square().mean()
+        alpha_bar = self.alpha_bar[t - 1]
+        x_t = q_sample(x, alpha_bar, eps)
+        target = eps if self.cfg.prediction == "eps" else velocity(x, eps, alpha_bar)
+        loss = (target - self.eps_net(x_t, t).view_as(x_t)).square().mean()
         yield "eps_net", loss, {"loss": loss}
 
     @classmethod

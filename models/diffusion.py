@@ -54,6 +54,19 @@ def q_sample(x_0: torch.Tensor, alpha_bar_t: torch.Tensor, eps: torch.Tensor) ->
     return a.sqrt() * x_0 + (1 - a).sqrt() * eps
 
 
+def velocity(x_0: torch.Tensor, eps: torch.Tensor, alpha_bar_t: torch.Tensor) -> torch.Tensor:
+    """v = α_t ε − σ_t x_0 (Salimans & Ho 2022, §4), α_t = √ᾱ_t, σ_t = √(1 − ᾱ_t)."""
+    a = expand_like(alpha_bar_t, x_0)
+    return a.sqrt() * eps - (1 - a).sqrt() * x_0
+
+
+def v_to_x0_eps(v: torch.Tensor, x_t: torch.Tensor, alpha_bar_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x̂_0, ε̂) = (α_t x_t − σ_t v̂, σ_t x_t + α_t v̂): both defined even where ᾱ_t = 0."""
+    a = expand_like(alpha_bar_t, x_t)
+    alpha, sigma = a.sqrt(), (1 - a).sqrt()
+    return alpha * x_t - sigma * v, sigma * x_t + alpha * v
+
+
 def posterior(x_0, x_t, beta_t, alpha_bar_t, alpha_bar_prev):
     """Mean and variance of q(x_{t−1} | x_t, x_0) (DDPM eqs. 6–7); coefficients per sample (B,)."""
     beta, ab, ab_prev = (expand_like(v, x_t) for v in (beta_t, alpha_bar_t, alpha_bar_prev))

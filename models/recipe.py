@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .family import check_ranges
 
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "linear")
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,8 @@ class Recipe:
     batch_size: int = 512
     ema: float | None = None        # decay of the EMA of the sampling networks; None = sample the raw weights
     ema_warmup: bool = True         # decay min(ema, (1 + n)/(10 + n)) at update n, see `ema_decay`
-    lr_schedule: str = "constant"   # or "cosine": half-cosine decay from each rate to lr_min
+    lr_schedule: str = "constant"   # or "cosine": half-cosine decay from each rate to lr_min; "linear": a
+                                    # straight line down to lr_min (progressive distillation's, per stage)
     lr_warmup: int = 0              # linear warm-up steps (DDPM's CIFAR-10 run: 5,000)
     lr_min: float = 0.0
     lazy_reg: int = 1               # the family's regulariser (DDGAN's R1) every k steps, not rescaled,
@@ -32,16 +33,26 @@ class Recipe:
             raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
 
 
-def learning_rate(base: float, step: int, recipe: Recipe) -> float:
-    """The rate at (0-based) `step`: linear warm-up to `base` over lr_warmup steps, then constant or
-    a half-cosine from `base` down to lr_min at the last step (SGDR's annealing without restarts,
-    as `torch.optim.lr_scheduler.CosineAnnealingLR` over the run)."""
+def learning_rate(base: float, step: int, recipe: Recipe, steps: int | None = None) -> float:
+    """The rate at (0-based) `step` of a schedule `steps` long (default: the run; a staged family's
+    stage, see `stage_of`): linear warm-up to `base` over lr_warmup steps, then constant, a
+    half-cosine from `base` down to lr_min at the last step (SGDR's annealing without restarts, as
+    `torch.optim.lr_scheduler.CosineAnnealingLR` over the run) or a straight line down to lr_min."""
     if step < recipe.lr_warmup:
         return base * (step + 1) / recipe.lr_warmup
     if recipe.lr_schedule == "constant":
         return base
-    progress = (step - recipe.lr_warmup) / max(1, recipe.steps - recipe.lr_warmup)
-    return recipe.lr_min + (base - recipe.lr_min) * 0.5 * (1 + math.cos(math.pi * progress))
+    progress = (step - recipe.lr_warmup) / max(1, (steps or recipe.steps) - recipe.lr_warmup)
+    shape = 1 - progress if recipe.lr_schedule == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+    return recipe.lr_min + (base - recipe.lr_min) * shape
+
+
+def stage_of(step: int, steps: int, stages: int) -> tuple[int, int, int]:
+    """(stage, its first step, its length) of `step` when `steps` are split into `stages` nearly
+    equal consecutive stages (a family that trains in stages, as progressive distillation's halvings)."""
+    stage = step * stages // steps
+    first = -(-stage * steps // stages)  # ceil: the first step s with s * stages // steps == stage
+    return stage, first, -(-(stage + 1) * steps // stages) - first
 
 
 def ema_decay(step: int, recipe: Recipe) -> float:

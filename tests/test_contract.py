@@ -14,8 +14,9 @@ CASES = [(model, data) for data in DATA for model in MODELS]
 
 
 def small(cfg):
-    """The family's defaults with any U-Net narrowed and any long chain cut, for CPU test speed."""
-    cuts = {"ch": 8, "T": min(getattr(cfg, "T", 0), 20)}
+    """The family's defaults with any U-Net narrowed and any long chain cut, for CPU test speed; a
+    run of the 3 steps the tests train (a staged family: one stage each)."""
+    cuts = {"ch": 8, "T": min(getattr(cfg, "T", 0), 20), "start_steps": 8, "steps": 3}  # 3 steps: the loop's
     return dataclasses.replace(cfg, **{k: v for k, v in cuts.items() if hasattr(cfg, k)})
 
 

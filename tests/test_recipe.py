@@ -16,7 +16,7 @@ from genbench.train import Trainer, train
 from models import MODELS
 from models.diffusion import ddim_sample, ddpm_sample, linear_betas
 from models.nets import FourierFeatures
-from models.recipe import Recipe, ema_decay, learning_rate, regularise
+from models.recipe import Recipe, ema_decay, learning_rate, regularise, stage_of
 
 TINY = ["--steps", "3", "--n-eval", "100", "--sample-batch", "100", "--no-progress"]
 
@@ -28,6 +28,16 @@ def test_learning_rate_warms_up_linearly_then_decays_by_half_cosine_to_lr_min():
     assert learning_rate(1e-3, 60, r) == pytest.approx(1e-5 + (1e-3 - 1e-5) / 2)  # half-way: the mean
     assert learning_rate(1e-3, 110, r) == pytest.approx(1e-5)
     assert learning_rate(1e-3, 50, Recipe(steps=100)) == 1e-3  # constant by default
+
+
+def test_linear_decay_and_stages_restart_the_schedule():
+    r = Recipe(steps=90, lr_schedule="linear")
+    assert learning_rate(1e-3, 0, r) == 1e-3 and learning_rate(1e-3, 45, r) == pytest.approx(5e-4)
+    assert learning_rate(1e-3, 15, r, steps=30) == pytest.approx(5e-4)  # half-way through a 30-step stage
+    seen = [stage_of(s, 100, 7) for s in range(100)]
+    assert [k for k, _, _ in seen] == sorted(k for k, _, _ in seen) and seen[-1][0] == 6
+    for s, (k, first, length) in enumerate(seen):  # each step lies in its stage; stages tile the run
+        assert first <= s < first + length and length in (14, 15)
 
 
 def test_ema_warm_up_forgets_the_initial_weights():

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from genbench import suites
 from genbench.cli import cli
 from genbench.results import load_leaderboard
+from genbench.runner import run_name
 from genbench.suites import Entry, is_done, plan, run_suite
 
 TINY = {"n_eval": 50, "sample_batch": 50}
@@ -24,10 +25,14 @@ def tiny_suite(monkeypatch):
 
 def test_declared_suites_expand_to_valid_configs():
     toy = plan("toy", [0, 1, 2])
-    assert len(toy) == 7 * 3 * 3  # (vae, gan, ddpm, ddgan T=1,2,4,8) × 3 datasets × 3 seeds
-    assert [c.seed for c in toy] == [0] * 21 + [1] * 21 + [2] * 21  # seed by seed: a stopped suite has whole tables
+    assert len(toy) == 9 * 3 * 3  # (vae, gan, ddpm, ddgan T=1,2,4,8, pd's teacher, pd) × 3 datasets × 3 seeds
+    assert [c.seed for c in toy] == [0] * 27 + [1] * 27 + [2] * 27  # seed by seed: a stopped suite has whole tables
     assert sorted({c.hparams.T for c in toy if c.model == "ddgan"}) == [1, 2, 4, 8]
-    assert len(plan("digits", [0])) == 7 * 2
+    ids = [run_name(c) for c in toy]
+    for i, c in enumerate(toy):  # every distillation comes after its teacher, a run of the suite
+        if c.model == "pd":
+            assert c.hparams.teacher in ids[:i] and c.hparams.prediction == "v"
+    assert len(plan("digits", [0])) == 9 * 2
     pacgan = plan("paper-pacgan", [0, 1, 2])
     assert len(pacgan) == 4 * 2 * 3 and {c.dataset for c in pacgan} == {"grid25", "pacgan-ring"}
     assert all(c.hparams.batch_size == 100 * c.hparams.pack and c.hparams.steps == 400_000 and c.n_eval == 2500
@@ -49,6 +54,26 @@ def test_a_suite_skips_what_the_leaderboard_has(tiny_suite, tmp_path):
     runs = board[board["model"] != "real"]
     assert len(runs) == 2 * 1 + 2 * 4 and runs.groupby("run_id").size().max() == 4  # ddpm: 2 samplers × 2 steps
     assert run_suite(cfgs, tmp_path, log=logs.append) == [] and logs[-1].startswith("4 of 4 runs")
+
+
+def test_a_distillation_waits_for_its_teacher_even_with_two_workers(monkeypatch, tmp_path):
+    import dataclasses
+    from models.pd import PD
+    # the default teacher cut to 4 steps (the workers get the linked config: the teacher's run id)
+    monkeypatch.setattr(PD, "default_teacher", staticmethod(
+        lambda d: dataclasses.replace(d, prediction="v", schedule="cosine", steps=4)))
+    monkeypatch.setitem(suites.SUITES, "taught", [  # listed before its teacher, on purpose
+        Entry("pd", ("grid25",), {"steps": "3", "start_steps": "8"}, TINY),
+        Entry("ddpm", ("grid25",), {"steps": "4", "prediction": "v", "schedule": "cosine"},
+              {**TINY, "samplers": ("ddim",), "sample_steps": (4, 2, 1)}),
+    ])
+    cfgs = plan("taught", [0], tmp_path)
+    assert cfgs[0].hparams.teacher == run_name(cfgs[1])
+    r = CliRunner().invoke(cli, ["suite", "taught", "--seeds", "0", "--dry-run", "--results", str(tmp_path)])
+    assert r.exit_code == 0 and f"after {run_name(cfgs[1])}" in r.output.splitlines()[0]
+    assert run_suite(cfgs, tmp_path, workers=2, log=lambda m: None) == []
+    board = load_leaderboard(tmp_path)
+    assert list(board[board["model"] == "pd"]["sample_steps"]) == [4, 2, 1]
 
 
 def test_suite_dry_run_lists_runs_and_costs(tiny_suite, tmp_path):
