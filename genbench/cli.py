@@ -1,6 +1,7 @@
 """The `genbench` command line: parses, calls, prints. Bad input is one line on stderr, exit 2."""
 import dataclasses
 import json
+import math
 import signal
 import sys
 from pathlib import Path
@@ -87,6 +88,8 @@ def cli():
               help="Sampler steps, one row each, e.g. 1000,250,50,10 [default: the model's].")
 @click.option("--eta", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="DDIM's η: 0 is deterministic, 1 with all steps is ancestral with the posterior variance.")
+@click.option("--guidance", callback=lambda c, p, v: _csv(c, p, v, float, minimum=0), metavar="W[,W...]",
+              help="Classifier-free guidance weights, one row each (ddpm with --set conditional=true) [default: 0].")
 @click.option("--image-size", type=click.IntRange(min=8), help="Images: resample to this side (e.g. 16, 32).")
 @click.option("--standardise/--no-standardise", default=True, show_default=True,
               help="2-D: train on standardised points (--no-standardise: raw coordinates, as PacGAN's protocol).")
@@ -174,14 +177,15 @@ def _csv(ctx, param, value, kind, minimum=1) -> tuple | None:
         items = tuple(kind(v.strip()) for v in value.split(","))
     except ValueError:
         raise click.BadParameter(f"expected a comma-separated list, got {value!r}", ctx, param) from None
-    if kind is int and min(items) < minimum:
-        raise click.BadParameter(f"values must be >= {minimum}, got {value!r}", ctx, param)
+    if kind is not str and not all(math.isfinite(v) and v >= minimum for v in items):
+        raise click.BadParameter(f"values must be >= {minimum} (finite numbers), got {value!r}", ctx, param)
     return items
 
 
 def summary(row: dict) -> str:
     head = (f"{row['model']} on {row['dataset']} (seed {row['seed']}, {int(row['steps'])} training steps), "
-            f"sampler {row.get('sampler')} with {_count(row['sample_steps'], 'step')}")
+            f"sampler {row.get('sampler')} with {_count(row['sample_steps'], 'step')}"
+            + (f", guidance {row['guidance']:g}" if _present(row.get("guidance")) and row["guidance"] else ""))
     if row["status"] != "ok":
         return f"{head}: {row['status']}"
 
@@ -304,7 +308,9 @@ def report(results_dir, out):
 @click.option("--sampler", help="The sampler [default: the run's first]; ddpm: ancestral, ddim.")
 @click.option("--sample-steps", type=click.IntRange(min=1), help="Sampler steps [default: the run's first].")
 @click.option("--eta", default=0.0, show_default=True, type=click.FloatRange(min=0), help="DDIM's η.")
-def sample(run_dir, n, out, seed, sampler, sample_steps, eta):
+@click.option("--guidance", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Classifier-free guidance weight w (a conditional ddpm).")
+def sample(run_dir, n, out, seed, sampler, sample_steps, eta, guidance):
     """Write N samples from a saved run."""
     if out.suffix not in (".pt", ".npy", ".png"):
         raise click.BadParameter(f"{out.name}: the output must end in .pt, .npy or .png", param_hint="'--out'")
@@ -314,9 +320,10 @@ def sample(run_dir, n, out, seed, sampler, sample_steps, eta):
         cfg, model = load_run(run_dir)
         if eta and sampler != "ddim":
             raise click.UsageError("--eta applies to --sampler ddim")
-        if sampler or sample_steps or eta:  # one setting, checked by the family like a run's
+        if sampler or sample_steps or eta or guidance:  # one setting, checked by the family like a run's
             cfg = dataclasses.replace(cfg, samplers=(sampler,) if sampler else cfg.samplers[:1] if cfg.samplers else None,
-                                      sample_steps=(sample_steps,) if sample_steps else None, eta=eta)
+                                      sample_steps=(sample_steps,) if sample_steps else None, eta=eta,
+                                      guidance=(guidance,) if guidance else None)
             try:
                 settings(cfg)
             except ValueError as e:

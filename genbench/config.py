@@ -8,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from .data import dataset_shape, default_n, files
+from .data import dataset_classes, dataset_shape, default_n, files
 from .names import PRECISIONS  # noqa: F401 -- re-exported
 from models import MODELS, default_config
 
 
-NOT_HASHED = ("seed", "device", "data_root", "download", "inception_weights", "samplers", "sample_steps", "eta",
+NOT_HASHED = ("seed", "device", "data_root", "download", "inception_weights", "samplers", "sample_steps", "eta", "guidance",
               "dataset_file", "compile", "threads")
 
 
@@ -32,6 +32,7 @@ class RunConfig:
     samplers: tuple[str, ...] | None = None       # None = the model's own (first in its SAMPLERS)
     sample_steps: tuple[int, ...] | None = None   # None = the model's own number of steps
     eta: float = 0.0                # DDIM's η (0 = deterministic), for the ddim sampler
+    guidance: tuple[float, ...] | None = None     # classifier-free guidance weights w (conditional models); None = 0
     timing_repeats: int = 5
     data_seed: int = 0              # fixed, so every model and seed trains on the same draw
     device: str = "cpu"
@@ -107,12 +108,14 @@ def resolve_dataset(dataset: str, image_size: int | None, paths: dict) -> tuple[
 
 
 def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments: dict | None = None,
-                n_eval=None, sample_batch=None, samplers=None, sample_steps=None, eta=0.0, image_size=None,
+                n_eval=None, sample_batch=None, samplers=None, sample_steps=None, eta=0.0, guidance=None, image_size=None,
                 device="cpu", standardise=True, precision="fp32", compile=False, threads=None, **paths) -> RunConfig:
     """A validated RunConfig: the family's defaults for the data's kind with `assignments`
     (name -> text) applied, every sampler setting checked. Bad values raise ValueError."""
     dataset, shape = resolve_dataset(dataset, image_size, paths)
     hparams = override(default_config(model, shape), assignments or {})
+    if getattr(hparams, "conditional", False) and dataset_classes(dataset) is None:
+        raise ValueError(f"{dataset} has no classes to condition on (mixtures' modes, digits and stacked codes do)")
     if eta and "ddim" not in (samplers or ()):
         raise ValueError("--eta applies to --sampler ddim")
     try:
@@ -129,7 +132,7 @@ def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments:
         raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     cfg = RunConfig(model, dataset, seed, hparams, n_eval=n_eval or default_n(dataset),
                     sample_batch=sample_batch or (100 if len(shape) == 3 else 1000), samplers=samplers,
-                    sample_steps=sample_steps, eta=eta, image_size=image_size, device=device,
+                    sample_steps=sample_steps, eta=eta, guidance=guidance, image_size=image_size, device=device,
                     standardise=standardise, precision=precision, compile=compile, threads=threads, **paths)
     settings(cfg)  # checks every sampler setting before any work
     return cfg
@@ -142,8 +145,9 @@ def settings(cfg: RunConfig) -> list:
     default_steps = family.default_steps(cfg.hparams) if hasattr(family, "default_steps") else [None]
     for sampler in cfg.samplers or [family.SAMPLERS[0]]:
         for steps in cfg.sample_steps or default_steps:
-            eta = cfg.eta if sampler == "ddim" else 0.0
-            setting = family.resolve(cfg.hparams, sampler, steps, eta=eta)
-            if setting not in out:  # `--sample-steps 5,5` is one setting, one row (not two "seeds")
-                out.append(setting)
+            for w in cfg.guidance or (0.0,):
+                options = {"eta": cfg.eta if sampler == "ddim" else 0.0, **({"guidance": w} if w else {})}
+                setting = family.resolve(cfg.hparams, sampler, steps, **options)
+                if setting not in out:  # `--sample-steps 5,5` is one setting, one row (not two "seeds")
+                    out.append(setting)
     return out

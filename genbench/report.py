@@ -20,7 +20,7 @@ from models import MODELS  # noqa: E402
 
 METRICS = ["fid", "fd_domain", "fd", "precision", "recall", "density", "coverage", "modes", "hq", "kl",
            "nfe", "sample_sec_per_1k", "train_sec", "images_seen", "params"]
-SETTING = ["sampler", "sample_steps", "eta"]
+SETTING = ["sampler", "sample_steps", "eta", "guidance"]
 LOWER_IS_BETTER = {"fid", "fd_domain", "fd", "kl", "nfe", "sample_sec_per_1k", "train_sec"}
 # rows, columns and legends in the family order; other names (`genbench eval` rows) next; the floor last
 ORDER = {**{m: i for i, m in enumerate(MODELS)}, "real": len(MODELS) + 1}
@@ -37,12 +37,18 @@ def variant_labels(board: pd.DataFrame) -> pd.Series:
     hp = [c for c in board.columns if c.startswith("hp_")] + [c for c in ("device", "standardise") if c in board]
     labels = board["model"].astype(str).copy()
     for _, rows in board.groupby(["model", "dataset"]):
-        varying = [c for c in hp if rows[c].nunique(dropna=True) > 1]
+        varying = [c for c in hp if _same_across_seeds(rows[c]).nunique(dropna=True) > 1]
         for i, row in rows.iterrows():
             if varying:
                 labels[i] += " (" + ", ".join(f"{c.removeprefix('hp_')}={_num(row[c])}"
                                               for c in varying) + ")"
     return labels
+
+
+def _same_across_seeds(values: pd.Series) -> pd.Series:
+    """A teacher's run id names its seed (ddpm-grid25-s1-<hash>): the runs of one recipe over seeds
+    have different teachers of one config, compared by its hash."""
+    return values.map(lambda v: v.rsplit("-", 1)[-1] if isinstance(v, str) and "-s" in v else v)
 
 
 def ci95(x: pd.Series) -> float:
@@ -56,6 +62,7 @@ def summarize(board: pd.DataFrame) -> pd.DataFrame:
     ok = board[board["status"] == "ok"].copy()
     for c in SETTING:
         ok[c] = ok[c] if c in ok else math.nan
+    ok["guidance"] = ok["guidance"].fillna(0.0)  # rows from before classifier-free guidance: unguided
     ok["variant"] = variant_labels(ok)
     keys = ["dataset", "model", "variant", *SETTING]
     metrics = [m for m in METRICS if m in ok and ok[m].notna().any()]
@@ -131,7 +138,8 @@ def _setting(r) -> str:
     if r["model"] == "real" or pd.isna(r["sampler"]):
         return ""
     eta = f", η={r['eta']:g}" if r["sampler"] == "ddim" else ""
-    return f"{r['sampler']} {_num(r['sample_steps'])}{eta}"
+    w = f", w={r['guidance']:g}" if r.get("guidance", 0) and not pd.isna(r["guidance"]) else ""
+    return f"{r['sampler']} {_num(r['sample_steps'])}{eta}{w}"
 
 
 def _num(v) -> str:
@@ -280,7 +288,8 @@ def nfe_sweep(summary: pd.DataFrame, out: Path) -> bool:
     data = summary[summary["nfe_mean"] > 1].copy()
     if data.empty:
         return False
-    data["curve"] = [f"{v}, {s}" + (f" η={e:g}" if s == "ddim" else "") for v, s, e in zip(data["variant"], data["sampler"], data["eta"])]
+    data["curve"] = [f"{v}, {s}" + (f" η={e:g}" if s == "ddim" else "") + (f" w={w:g}" if w > 0 else "")
+                     for v, s, e, w in zip(data["variant"], data["sampler"], data["eta"], data["guidance"].fillna(0))]
     datasets = list(data["dataset"].unique())
     # one colour per curve in every panel, and one legend that lists them all
     curves = sorted(data["curve"].unique(), key=lambda c: (rank(c.split()[0].rstrip(",")), c))
@@ -303,6 +312,33 @@ def nfe_sweep(summary: pd.DataFrame, out: Path) -> bool:
     return True
 
 
+def guidance_figure(summary: pd.DataFrame, out: Path) -> bool:
+    """Classifier-free guidance's trade-off: quality and coverage against the guidance weight w for
+    every run scored under several weights (mean ± 95% CI over seeds)."""
+    data = summary[summary["guidance"].notna()]
+    data = data.groupby(["dataset", "variant", "sampler", "sample_steps", "eta"], dropna=False).filter(
+        lambda rows: rows["guidance"].nunique() > 1)
+    if data.empty:
+        return False
+    datasets = list(data["dataset"].unique())
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        rows = data[data["dataset"] == dataset].sort_values("guidance")
+        for (variant, sampler, steps, eta), curve in rows.groupby(["variant", "sampler", "sample_steps", "eta"], dropna=False):
+            name = f"{variant}, {_setting(curve.iloc[0].to_dict() | {'guidance': 0})}"
+            for metric, style in [("precision", "-"), ("recall", "--"), ("coverage", ":")]:
+                ax.errorbar(curve["guidance"], curve[f"{metric}_mean"], yerr=curve[f"{metric}_ci95"].fillna(0),
+                            ls=style, marker="o", capsize=2, label=f"{metric} ({name})")
+        ax.set(xlabel="guidance weight w (0: the conditional model unguided)", ylabel="precision (quality) / "
+               "recall, coverage (diversity)", ylim=(-0.02, 1.05), title=dataset)
+        ax.legend(fontsize=7)
+    fig.suptitle("Classifier-free guidance: quality against coverage as w grows")
+    fig.tight_layout()
+    fig.savefig(out / "guidance.png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
 def sample_grid(board: pd.DataFrame, results_dir: Path, out: Path) -> bool:
     """Each model's saved samples (first seed, its default sampler setting: the first row a run
     appends) side by side, a row per dataset."""
@@ -316,7 +352,8 @@ def sample_grid(board: pd.DataFrame, results_dir: Path, out: Path) -> bool:
     for r in pick.itertuples():
         if not isinstance(r.sampler, str) or pd.isna(r.sample_steps):  # rows from before sampler settings
             continue
-        png = results_dir / "runs" / r.run_id / samples_png(r.sampler, r.sample_steps, 0.0 if pd.isna(r.eta) else r.eta)
+        eta, w = (0.0 if pd.isna(v) else v for v in (r.eta, getattr(r, "guidance", 0.0)))
+        png = results_dir / "runs" / r.run_id / samples_png(r.sampler, r.sample_steps, eta, w)
         if png.exists():
             images[r.dataset, r.variant] = plt.imread(png)
     if not images:
@@ -405,7 +442,9 @@ CAPTIONS = {
     "corners.png": "The trilemma in one view: quality up, coverage (recall) right, sampling time as colour (dark is "
                    "fast). The best models sit top right in dark colours; the grey star is real data.",
     "nfe_sweep.png": "Quality and recall against network evaluations per sample for every multi-step sampler: where "
-                     "a curve flattens, more steps buy nothing; DDGAN's few steps sit at the left.",
+                     "a curve flattens, more steps buy nothing; DDGAN's and the distilled students' few steps sit at the left.",
+    "guidance.png": "Classifier-free guidance: precision (solid), recall (dashed) and coverage (dotted) against the "
+                    "guidance weight w. Guidance buys quality with diversity: precision rises and coverage falls.",
     "samples.png": "Samples of each model (its first seed and sampler setting) over held-out real data (grey) or as "
                    "image grids: what the numbers above describe.",
     "diffusion.png": "The forward noising of real data above each model's reverse chain at the same ᾱ_t: a good "
@@ -510,12 +549,14 @@ def _write_report(board: pd.DataFrame, results_dir: Path, out: Path, log) -> lis
     trilemma(summary, out)
     corners(summary, out)
     figures = ["trilemma.png", "corners.png"]
-    for name, made in [("nfe_sweep.png", nfe_sweep(summary, out)), ("samples.png", sample_grid(board, results_dir, out)),
+    missing = {"nfe_sweep.png": "multi-step sampler rows", "guidance.png": "runs scored under several guidance weights"}
+    for name, made in [("nfe_sweep.png", nfe_sweep(summary, out)), ("guidance.png", guidance_figure(summary, out)),
+                       ("samples.png", sample_grid(board, results_dir, out)),
                        ("diffusion.png", diffusion_figure(board, results_dir, out))]:
         if made:
             figures.append(name)
         else:
-            log(f"{name} skipped: no {'multi-step sampler rows' if name == 'nfe_sweep.png' else 'saved runs'} to draw it from")
+            log(f"{name} skipped: no {missing.get(name, 'saved runs')} to draw it from")
     index_html(plain, figures, out, results_dir / "leaderboard.csv")
     papers = []
     pacgan = pacgan_table(board)

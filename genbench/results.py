@@ -10,14 +10,14 @@ from filelock import FileLock
 
 # the schema's fixed columns, in order; rows may carry more (hyperparameters, training cost)
 COLUMNS = ["run_id", "timestamp", "model", "dataset", "seed", "steps", "status", "params",
-           "train_sec", "nfe", "sampler", "sample_steps", "eta", "sample_sec_per_1k", "sample_batch", "fid", "fd_domain", "fd", "precision",
+           "train_sec", "nfe", "sampler", "sample_steps", "eta", "guidance", "sample_sec_per_1k", "sample_batch", "fid", "fd_domain", "fd", "precision",
            "recall", "density", "coverage", "modes", "modes_total", "hq", "kl", "feature_extractor",
            "n_samples", "image_size", "config_hash", "genbench_version", "git_commit", "torch_version", "device"]
 # what a file must have to be read as a leaderboard (files from before a column was added still are)
 REQUIRED = ["run_id", "model", "dataset", "seed", "status", "config_hash"]
 LEADERBOARD = "leaderboard.csv"
 # the columns genbench computes with: empty, or a number (inf and nan included)
-NUMERIC = ["seed", "steps", "params", "train_sec", "nfe", "sample_steps", "eta", "sample_sec_per_1k", "sample_batch",
+NUMERIC = ["seed", "steps", "params", "train_sec", "nfe", "sample_steps", "eta", "guidance", "sample_sec_per_1k", "sample_batch",
            "fid", "is", "is_std", "kid", "kid_std", "kid_domain", "fd_domain", "fd", "precision", "recall", "density",
            "coverage", "modes", "modes_total", "hq", "kl", "n_samples", "image_size"]
 

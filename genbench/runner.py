@@ -23,7 +23,7 @@ from filelock import FileLock, Timeout
 
 from . import __version__, first_line
 from .config import RunConfig, settings
-from .data import dataset_shape, files, get_dataset
+from .data import dataset_classes, dataset_shape, files, get_dataset
 from .evaluate import NonFiniteSamples, draw_samples, evaluate, sample_batches, sample_metrics
 from .plots import plot_samples
 from .results import append_row, atomic_write, check_writable, file_mode, load_leaderboard, read_rows
@@ -58,7 +58,7 @@ def provenance() -> dict:
 
 
 def build(cfg: RunConfig, shape) -> torch.nn.Module:
-    model = MODELS[cfg.model](cfg.hparams, shape).to(cfg.device)
+    model = MODELS[cfg.model](cfg.hparams, shape, num_classes=dataset_classes(cfg.dataset)).to(cfg.device)
     if len(shape) == 3 and cfg.device.startswith("cuda"):  # NHWC convolutions: faster on tensor cores
         model = model.to(memory_format=torch.channels_last)
     return model
@@ -141,18 +141,22 @@ def restore(model, state: dict, cfg: RunConfig, path: Path, trainer: Trainer | N
         raise RunError(f"{path} does not fit this {cfg.model} ({detail})") from None
 
 
-def _key(sampler, steps, eta) -> tuple:
-    return str(sampler), int(float(steps)), float(eta)
+SETTING_COLUMNS = ("sampler", "sample_steps", "eta", "guidance")
+
+
+def _key(sampler, steps, eta, guidance) -> tuple:
+    return str(sampler), int(float(steps)), float(eta), float(guidance)
 
 
 def setting_key(s) -> tuple:
-    """A SamplerSetting as the leaderboard's (sampler, sample_steps, eta) columns hold it."""
-    return _key(s.sampler, s.steps, s.eta)
+    """A SamplerSetting as the leaderboard's (sampler, sample_steps, eta, guidance) columns hold it."""
+    return _key(s.sampler, s.steps, s.eta, s.guidance)
 
 
 def done_settings(results_dir: Path, run_id: str) -> set[tuple]:
-    """(sampler, steps, eta) of the rows this run already has in the leaderboard."""
-    return {_key(r.get("sampler") or "", r.get("sample_steps") or 0, r.get("eta") or 0)
+    """(sampler, steps, eta, guidance) of the rows this run already has in the leaderboard (a
+    leaderboard from before the guidance column: 0)."""
+    return {_key(r.get("sampler") or "", r.get("sample_steps") or 0, r.get("eta") or 0, r.get("guidance") or 0)
             for r in read_rows(results_dir)[1] if r["run_id"] == run_id}
 
 
@@ -379,7 +383,8 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
                compile=cfg.compile, threads=torch.get_num_threads(), world_size=world.size,
                **{f"hp_{k}": v for k, v in cfg.to_dict()["hparams"].items()})
     try:
-        train_sec = prior_sec + train(trainer, data.to_model(data.train), data_rng, start, checkpoint, every, progress)
+        train_sec = prior_sec + train(trainer, data.to_model(data.train), data_rng, start, checkpoint, every, progress,
+                                       data.train_labels)
         row.update(train_sec=train_sec, images_seen=hp.steps * hp.batch_size)
     except Diverged as e:
         log(f"{run_id} diverged: {e}")
@@ -391,15 +396,15 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
             for setting in todo]
 
 
-def samples_png(sampler: str, steps: int, eta: float) -> str:
+def samples_png(sampler: str, steps: int, eta: float, guidance: float = 0.0) -> str:
     """The picture of a run's samples under one sampler setting."""
-    return f"samples-{sampler}-{int(steps)}" + (f"-eta{eta:g}" if eta else "") + ".png"
+    return f"samples-{sampler}-{int(steps)}" + (f"-eta{eta:g}" if eta else "") + (f"-w{guidance:g}" if guidance else "") + ".png"
 
 
 def _evaluate_one(cfg, data, features, model, row, setting, run_dir, results_dir, progress, log) -> dict:
     """Evaluate the trained model under one sampler setting and append its row."""
-    name, steps, eta = setting_key(setting)
-    row.update(sampler=name, sample_steps=steps, eta=eta)
+    name, steps, eta, guidance = setting_key(setting)
+    row.update(sampler=name, sample_steps=steps, eta=eta, guidance=guidance)
     if row["status"] == "ok":
         if progress:
             log(f"evaluating {len(data.reference)} samples ({name}, {steps} steps) and timing the sampler ...")
@@ -407,13 +412,14 @@ def _evaluate_one(cfg, data, features, model, row, setting, run_dir, results_dir
         try:
             metrics, samples = evaluate(model, data, cfg.sample_batch, cfg.seed, setting, cfg.timing_repeats, features)
             row.update(metrics, eval_sec=time.perf_counter() - t1)
-            plot_samples(samples, data.reference, run_dir / samples_png(name, steps, eta),
-                         f"{cfg.model} on {cfg.dataset}, seed {cfg.seed}, {name} {steps} steps")
+            plot_samples(samples, data.reference, run_dir / samples_png(name, steps, eta, guidance),
+                         f"{cfg.model} on {cfg.dataset}, seed {cfg.seed}, {name} {steps} steps"
+                         + (f", guidance {guidance:g}" if guidance else ""))
         except NonFiniteSamples as e:
             log(f"{cfg.model} diverged: {e}")
             row["status"] = "diverged"
     row["timestamp"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    if not append_row(results_dir, row, unique=("run_id", "sampler", "sample_steps", "eta")):
+    if not append_row(results_dir, row, unique=("run_id", *SETTING_COLUMNS)):
         log(f"{row['run_id']} ({name}, {steps} steps) was added by another process meanwhile; not added twice")
     return row
 
@@ -458,9 +464,10 @@ def write_samples(cfg: RunConfig, model, n: int, seed: int, out: Path) -> None:
             torch.save(samples, buf)
             atomic_write(out, buf.getvalue())
         else:
-            name, steps, eta = setting_key(setting)
+            name, steps, eta, guidance = setting_key(setting)
             plot_samples(samples, data.reference if data else None, out, f"{cfg.model} on {cfg.dataset}: {n_drawn} samples, "
-                         f"{name} {steps:g} steps" + (f", η {eta:g}" if eta else ""))
+                         f"{name} {steps:g} steps" + (f", η {eta:g}" if eta else "")
+                         + (f", guidance {guidance:g}" if guidance else ""))
     except OSError as e:
         raise RunError(f"cannot write {out}: {e.strerror or e}") from None
 

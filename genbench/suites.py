@@ -106,6 +106,8 @@ def command(cfg: RunConfig, results_dir: Path) -> str:
         args += ["--sample-steps", ",".join(map(str, cfg.sample_steps))]
     if cfg.eta:
         args += ["--eta", str(cfg.eta)]
+    if cfg.guidance:
+        args += ["--guidance", ",".join(f"{w:g}" for w in cfg.guidance)]
     if cfg.image_size:
         args += ["--image-size", str(cfg.image_size)]
     if not cfg.standardise:

@@ -121,8 +121,9 @@ class Trainer:
             for net in [*self.nets.values(), *self.ema.values()]:
                 net.compile()
 
-    def step(self, x: torch.Tensor, step: int) -> dict[str, float]:
-        """One training step at (0-based) `step`; returns the family's logged values. A family with
+    def step(self, x: torch.Tensor, step: int, y: torch.Tensor | None = None) -> dict[str, float]:
+        """One training step at (0-based) `step` on the batch x (labels y, for a conditional family;
+        the others ignore them); returns the family's logged values. A family with
         `stages` > 1 is told `start_stage(k)` at each stage's first step, and its learning-rate
         schedule runs once per stage."""
         stages = getattr(self.model, "stages", 1)
@@ -133,7 +134,7 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = learning_rate(group["initial_lr"], step - first, self.recipe, length)
         logs = {}
-        phases = self.model.train_step(x, self.noise, regularise(step, self.recipe))
+        phases = self.model.train_step(x, self.noise, regularise(step, self.recipe), y)
         try:
             while True:
                 with self.autocast():
@@ -199,23 +200,26 @@ def average_gradients(params: list, world_size: int) -> None:
         g.copy_(mean)
 
 
-def draw_batch(x_train: torch.Tensor, batch_size: int, data_rng: torch.Generator, hflip: bool, world: World):
+def draw_batch(x_train: torch.Tensor, batch_size: int, data_rng: torch.Generator, hflip: bool, world: World,
+               y_train: torch.Tensor | None = None):
     """This rank's share of one global minibatch drawn uniformly (with replacement) from x_train,
-    each image mirrored left-right with probability 1/2 when `hflip`; all ranks draw the same global batch."""
-    x = x_train[torch.randint(len(x_train), (batch_size,), generator=data_rng)]
+    each image mirrored left-right with probability 1/2 when `hflip`; all ranks draw the same global
+    batch. With `y_train`: (x, the labels of x)."""
+    i = torch.randint(len(x_train), (batch_size,), generator=data_rng)
+    x = x_train[i]
     if hflip and x.dim() == 4:
         flip = torch.rand(batch_size, generator=data_rng) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    share = batch_size // world.size
-    return x[world.rank * share:(world.rank + 1) * share]
+    share = slice(world.rank * batch_size // world.size, (world.rank + 1) * batch_size // world.size)
+    return x[share] if y_train is None else (x[share], y_train[i][share])
 
 
 LOG_EVERY = 60.0  # seconds between progress lines when stderr is not a terminal
 
 
 def train(trainer: Trainer, x_train: torch.Tensor, data_rng: torch.Generator, start: int = 0, checkpoint=None,
-          every: int = 1000, progress: bool = True) -> float:
-    """Training steps start..steps−1 of the recipe.
+          every: int = 1000, progress: bool = True, y_train: torch.Tensor | None = None) -> float:
+    """Training steps start..steps−1 of the recipe (with the batches' labels when `y_train` is given).
 
     `checkpoint(step)` is called every `every` steps and after the last one, once the step's
     update (and EMA) is done. Raises Diverged on a non-finite loss. Returns wall seconds.
@@ -228,8 +232,9 @@ def train(trainer: Trainer, x_train: torch.Tensor, data_rng: torch.Generator, st
     # no terminal (nohup, SLURM logs): no bar, but one plain line every LOG_EVERY seconds
     lines, last = progress and not sys.stderr.isatty(), t0
     for step in bar:
-        x = draw_batch(x_train, recipe.batch_size, data_rng, recipe.hflip, trainer.world).to(device)
-        losses = trainer.step(x, step)
+        batch = draw_batch(x_train, recipe.batch_size, data_rng, recipe.hflip, trainer.world, y_train)
+        x, y = batch if y_train is not None else (batch, None)
+        losses = trainer.step(x.to(device), step, None if y is None else y.to(device))
         if not all(math.isfinite(v) for v in losses.values()):
             raise Diverged(f"non-finite loss at step {step}: {losses}")
         if step % 100 == 0:

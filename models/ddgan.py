@@ -129,7 +129,7 @@ class DDGAN(nn.Module):
     def d_logit(self, x_t, x_tp1, t):
         return self.discriminator(torch.cat([x_t, x_tp1], dim=1), t).view(-1)  # (B, 2d) or (B, 2C, H, W)
 
-    def train_step(self, x, noise, regularise=True):
+    def train_step(self, x, noise, regularise=True, y=None):
         """One D step (non-saturating loss, + γ/2·R1 on real x_t when the loop says `regularise`:
         every lazy_reg-th step, unscaled, as the official code does), then one G step on the D
         just updated; each yields (player, loss, logs) for the training loop to step."""

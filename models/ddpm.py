@@ -7,7 +7,13 @@ x̂_0 = α_t x_t − σ_t v̂ stays defined where ᾱ_t → 0, which progressive
 students need (`models.pd`); the samplers read ε̂ = σ_t x_t + α_t v̂.
 Sampling is Algorithm 2 (ancestral, σ_t² = β_t, `models.diffusion.ddpm_sample`), or DDIM (eq. 12,
 `sampler="ddim"`, stochasticity η, `models.diffusion.ddim_sample`) on the same ε-network; both run
-on any evenly spaced sub-sequence of the T training steps. On images the ancestral sampler clips
+on any evenly spaced sub-sequence of the T training steps.
+
+With `conditional=True` it learns p(x | y) for the dataset's classes, the class replaced by a null
+token ∅ with probability p_uncond (Ho & Salimans 2021, Algorithm 1), and samples with
+classifier-free guidance w (their Algorithm 2 on either sampler): ε̃ = (1 + w) ε(x_t, y) − w ε(x_t, ∅),
+both calls in one batch of 2n rows (2 NFE a step; w = 0 skips the unconditional call), labels
+drawn uniformly over the classes so that coverage metrics stay comparable. On images the ancestral sampler clips
 x̂_0 to [−1, 1] as Ho et al.'s code does; DDIM does not, as the DDIM paper's code does not.
 """
 from dataclasses import dataclass
@@ -41,6 +47,8 @@ class Config(Recipe):
     attn_lowest: bool = True        # attention also at the lowest resolution (8 px digits have no 16×16;
                                     # Ho's CIFAR-10 net: at 16×16 and the middle only)
     dropout: float = 0.1
+    conditional: bool = False       # learn p(x | class) for classifier-free guidance (Ho & Salimans 2021)
+    p_uncond: float = 0.1           # probability of training a batch element on the null class ∅
     lr: float = 1e-3                # paper: 2e-4 for a U-Net on CIFAR-10; a small MLP tolerates more
     batch_size: int = 512
     steps: int = 4000
@@ -50,7 +58,7 @@ class Config(Recipe):
         super().__post_init__()
         check_ranges(self, positive=("T", "beta_1", "beta_T", "hidden", "blocks", "ch", "res_blocks", "lr",
                                      "fourier_scale"),
-                     non_negative=("n_fourier",), fraction=("dropout",))
+                     non_negative=("n_fourier",), fraction=("dropout", "p_uncond"))
         if self.prediction not in PREDICTIONS:
             raise ValueError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {self.prediction!r}")
 
@@ -63,12 +71,14 @@ def make_betas(cfg: Config) -> torch.Tensor:
     raise ValueError(f"unknown schedule {cfg.schedule!r}; choose linear or cosine")
 
 
-def make_net(cfg: Config, data_shape: tuple) -> nn.Module:
-    """The network of (x_t, t): a U-Net for images, a residual MLP for points."""
+def make_net(cfg: Config, data_shape: tuple, num_classes: int | None = None) -> nn.Module:
+    """The network of (x_t, t[, class]): a U-Net for images, a residual MLP for points."""
     if is_image(data_shape):
-        return UNet(data_shape, cfg.ch, cfg.res_blocks, cfg.dropout, attn_lowest=cfg.attn_lowest)
+        return UNet(data_shape, cfg.ch, cfg.res_blocks, cfg.dropout, attn_lowest=cfg.attn_lowest,
+                    num_classes=num_classes)
     d = prod(data_shape)
-    return TimeMLP(d, d, cfg.hidden, cfg.blocks, n_fourier=cfg.n_fourier, fourier_scale=cfg.fourier_scale)
+    return TimeMLP(d, d, cfg.hidden, cfg.blocks, n_fourier=cfg.n_fourier, fourier_scale=cfg.fourier_scale,
+                   num_classes=num_classes)
 
 
 # images: the paper's optimiser (Adam 2e-4, dropout 0.1) on a U-Net narrowed for a CPU and for
@@ -84,7 +94,10 @@ class DDPM(nn.Module):
     def __init__(self, cfg: Config, data_shape, num_classes=None):
         super().__init__()
         self.cfg, self.data_shape = cfg, tuple(data_shape)
-        self.eps_net = make_net(cfg, self.data_shape)
+        if cfg.conditional and not num_classes:
+            raise ValueError("conditional=true needs a dataset with classes (mixtures' modes, digits, stacked codes)")
+        self.num_classes = num_classes if cfg.conditional else None
+        self.eps_net = make_net(cfg, self.data_shape, self.num_classes)
         self.register_buffer("betas", make_betas(cfg))
         self.register_buffer("alpha_bar", alpha_bars(self.betas))
 
@@ -92,37 +105,60 @@ class DDPM(nn.Module):
         """Each player (a child network) and its Adam settings; the training loop builds the optimisers."""
         return {"eps_net": dict(lr=self.cfg.lr)}
 
-    def eps_hat(self, x_t, t):
-        out = self.eps_net(x_t, t).view_as(x_t)
+    def _net(self, x_t, t, y=None):
+        return (self.eps_net(x_t, t, y=y) if self.num_classes else self.eps_net(x_t, t)).view_as(x_t)
+
+    def eps_hat(self, x_t, t, y=None):
+        """ε̂(x_t, t[, class y]); y = num_classes is the null class ∅."""
+        out = self._net(x_t, t, y)
         if self.cfg.prediction == "eps":
             return out
         return v_to_x0_eps(out, x_t, self.alpha_bar[t - 1])[1]
 
-    def train_step(self, x, noise, regularise=True):
-        """One step of Algorithm 1 (on v with prediction="v")."""
+    def guided_eps(self, y, w: float):
+        """ε̃(x_t, t) = (1 + w) ε̂(x_t, t, y) − w ε̂(x_t, t, ∅) (Ho & Salimans 2021, eq. 6), both in one call."""
+        if w == 0:
+            return lambda x_t, t: self.eps_hat(x_t, t, y)
+        null = torch.full_like(y, self.num_classes)
+
+        def eps(x_t, t):
+            cond, uncond = self.eps_hat(torch.cat([x_t, x_t]), t, torch.cat([y, null])).chunk(2)
+            return (1 + w) * cond - w * uncond
+        return eps
+
+    def train_step(self, x, noise, regularise=True, y=None):
+        """One step of Algorithm 1 (on v with prediction="v"; conditional: the class dropped to ∅
+        with probability p_uncond, Ho & Salimans' Algorithm 1)."""
         t = noise.randint(1, self.cfg.T + 1, x.shape[0])
         eps = noise.randn_like(x)
         alpha_bar = self.alpha_bar[t - 1]
         x_t = q_sample(x, alpha_bar, eps)
         target = eps if self.cfg.prediction == "eps" else velocity(x, eps, alpha_bar)
-        loss = (target - self.eps_net(x_t, t).view_as(x_t)).square().mean()
+        if self.num_classes:
+            y = torch.where(noise.rand(x.shape[0]) < self.cfg.p_uncond, self.num_classes, y)
+        loss = (target - self._net(x_t, t, y)).square().mean()
         yield "eps_net", loss, {"loss": loss}
 
     @classmethod
     def resolve(cls, cfg, sampler=None, steps=None, **options):
-        """Any evenly spaced sub-sequence of the T steps, one ε-network call per step."""
-        name = check_sampler(cls, sampler, options)
+        """Any evenly spaced sub-sequence of the T steps, one ε-network call per step (two with guidance)."""
+        name = check_sampler(cls, sampler, options, guided=cfg.conditional)
         if steps is not None and not 1 <= steps <= cfg.T:
             raise ValueError(f"DDPM sampler steps must be in 1..{cfg.T}; got {steps}")
-        return setting(name, steps or cfg.T, steps or cfg.T, options)
+        steps = steps or cfg.T
+        return setting(name, steps, steps * (2 if options.get("guidance") else 1), options)
 
     @sampling
     def sample(self, n, generator=None, setting=None, on_step=None):
         """`on_step(t, ᾱ_t, x_t)` sees the chain's state before each step (the report's trajectory)."""
-        setting = setting or self.resolve(self.cfg)
-        x_T = torch.randn((n, *self.data_shape), generator=generator, device=self.betas.device)
+        setting, device = setting or self.resolve(self.cfg), self.betas.device
+        eps = self.eps_hat
+        if self.num_classes:  # classes uniformly, before x_T: the same draws whatever the guidance
+            eps = self.guided_eps(torch.randint(self.num_classes, (n,), generator=generator, device=device),
+                                  setting.guidance)
+        x_T = torch.randn((n, *self.data_shape), generator=generator, device=device)
         if setting.sampler == "ddim":
-            return ddim_sample(self.eps_hat, x_T, self.betas, setting.steps, setting.eta, generator, on_step)
+            return ddim_sample(eps, x_T, self.betas, setting.steps, setting.eta, generator, on_step)
         # images live in [−1, 1]: clip x̂_0 as Ho et al.'s code does; 2-D data has no bounds
-        return ddpm_sample(self.eps_hat, x_T, self.betas, setting.steps, generator, clip_x0=is_image(self.data_shape),
+        return ddpm_sample(eps, x_T, self.betas, setting.steps, generator, clip_x0=is_image(self.data_shape),
                            on_step=on_step)

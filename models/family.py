@@ -25,20 +25,27 @@ class SamplerSetting:
     def eta(self) -> float:
         return self.option("eta")
 
+    @property
+    def guidance(self) -> float:
+        return self.option("guidance")
 
-def check_sampler(family, sampler: str | None, options: dict) -> str:
+
+def check_sampler(family, sampler: str | None, options: dict, guided: bool = False) -> str:
     """The sampler's name (the family's first, its default, when None), or a ValueError naming the
-    choices; options only where the sampler takes them (η: ddim, >= 0)."""
+    choices; options only where the sampler takes them (η: ddim, >= 0; guidance w >= 0: a
+    class-conditional model, `guided`)."""
     name = sampler or family.SAMPLERS[0]
     if name not in family.SAMPLERS:
         raise ValueError(f"{family.__name__} samplers are {', '.join(family.SAMPLERS)}; got {sampler!r}")
     for key, value in options.items():
-        if key != "eta":
+        if key not in ("eta", "guidance"):
             raise ValueError(f"unknown sampler option {key!r}")
-        if value and name != "ddim":
-            raise ValueError(f"η applies to the ddim sampler, not {name}")
         if value < 0:
-            raise ValueError(f"η must be >= 0, got {value}")
+            raise ValueError(f"{'η' if key == 'eta' else 'guidance'} must be >= 0, got {value}")
+        if key == "eta" and value and name != "ddim":
+            raise ValueError(f"η applies to the ddim sampler, not {name}")
+        if key == "guidance" and value and not guided:
+            raise ValueError("guidance needs a class-conditional diffusion model (ddpm with --set conditional=true)")
     return name
 
 
@@ -86,6 +93,10 @@ class BatchNoise:
 
     def randn_like(self, x: torch.Tensor) -> torch.Tensor:
         return self.randn(x.shape[0], *x.shape[1:]).to(x.dtype)
+
+    def rand(self, n: int) -> torch.Tensor:
+        g = self.generator
+        return self._share(lambda m: torch.rand((m,), generator=g, device=g.device), n)
 
     def randint(self, low: int, high: int, n: int) -> torch.Tensor:
         g = self.generator

@@ -79,7 +79,7 @@ class GAN(nn.Module):
         m = self.cfg.pack
         return self.discriminator(x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])).view(-1)
 
-    def train_step(self, x, noise, regularise=True):
+    def train_step(self, x, noise, regularise=True, y=None):
         """One D step, then one G step on the D just updated: yields (player, loss, logs) and the
         training loop steps that player's optimiser before the next loss is computed."""
         with torch.no_grad():

@@ -109,22 +109,31 @@ class ResBlock(nn.Module):
         return h + self.fc2(nn.functional.silu(self.fc1(h) + self.cond(c)))
 
 
+def class_embedding(num_classes: int | None, dim: int) -> nn.Embedding | None:
+    """A learned embedding of the class, added to the time embedding (as Dhariwal & Nichol's and
+    classifier-free guidance's U-Nets do); index num_classes is the null token ∅ ("no class")."""
+    return nn.Embedding(num_classes + 1, dim) if num_classes else None
+
+
 class TimeMLP(nn.Module):
     """ε(x, t) for 2-D diffusion (DDPM's ε-network): a residual MLP conditioned on a sinusoidal
     embedding of t, reading x through random Fourier features."""
 
     def __init__(self, d_in: int, d_out: int, hidden: int = 128, blocks: int = 3,
-                 n_fourier: int = 0, fourier_scale: float = 1.0):
+                 n_fourier: int = 0, fourier_scale: float = 1.0, num_classes: int | None = None):
         super().__init__()
         self.hidden = hidden
         ff = FourierFeatures(d_in, n_fourier, fourier_scale)
         self.inp = nn.Sequential(ff, nn.Linear(ff.d_out, hidden))
         self.t_mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.class_emb = class_embedding(num_classes, hidden)
         self.blocks = nn.ModuleList(ResBlock(hidden) for _ in range(blocks))
         self.out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, d_out))
 
-    def forward(self, x, t):
+    def forward(self, x, t, y=None):
         c = self.t_mlp(sinusoidal_embedding(t, self.hidden))
+        if self.class_emb is not None:
+            c = c + self.class_emb(y)
         h = self.inp(x)
         for block in self.blocks:
             h = block(h, c)
@@ -232,13 +241,15 @@ class UNet(nn.Module):
     """
 
     def __init__(self, shape, ch: int = 64, res_blocks: int = 2, dropout: float = 0.0,
-                 d_z: int = 0, t_scale: float = 1.0, out_channels: int | None = None, attn_lowest: bool = True):
+                 d_z: int = 0, t_scale: float = 1.0, out_channels: int | None = None, attn_lowest: bool = True,
+                 num_classes: int | None = None):
         super().__init__()
         c_in, size = shape[0], shape[-1]
         res = resolutions(size)
         mults = (1, 2, 2, 2, 2, 2)[:len(res)]
         d_emb, self.ch, self.t_scale = 4 * ch, ch, t_scale
         self.t_mlp = nn.Sequential(nn.Linear(ch, d_emb), nn.SiLU(), nn.Linear(d_emb, d_emb))
+        self.class_emb = class_embedding(num_classes, d_emb)
         self.z_mlp = mlp(d_z, d_emb, d_emb, 2) if d_z else None
         d_w = d_emb if d_z else 0
 
@@ -274,8 +285,10 @@ class UNet(nn.Module):
             h = layer(h, emb, w) if isinstance(layer, (UResBlock, SelfAttention)) else layer(h)
         return h
 
-    def forward(self, x, t, z=None):
+    def forward(self, x, t, z=None, y=None):
         emb = self.t_mlp(sinusoidal_embedding(t * self.t_scale, self.ch))
+        if self.class_emb is not None:
+            emb = emb + self.class_emb(y)
         w = self.z_mlp(z) if self.z_mlp is not None else None
         h = self.conv_in(x)
         skips = [h]

@@ -61,6 +61,8 @@ class Config(ddpm.Config):
         if self.prediction != "v":
             raise ValueError("progressive distillation needs a teacher that predicts v (its DDPM run with --set "
                              "prediction=v)")
+        if self.conditional:
+            raise ValueError("progressive distillation of a class-conditional teacher is not implemented")
         if self.steps < len(chain(self)):
             raise ValueError(f"steps ({self.steps}) must be at least one per stage ({len(chain(self))})")
 
@@ -102,6 +104,8 @@ class PD(nn.Module):
     def taught_by(cfg: Config, defaults: Config, teacher: ddpm.Config, name: str) -> Config:
         """This config with the teacher's run named and its network and schedule copied; a field of
         those set away from its default (`defaults`) to another value than the teacher's is an error."""
+        if teacher.conditional:
+            raise ValueError(f"teacher {name} is class-conditional; progressive distillation of one is not implemented")
         if teacher.prediction != "v":
             raise ValueError(f"teacher {name} predicts {teacher.prediction}; progressive distillation needs one "
                              "that predicts v (a DDPM run with --set prediction=v)")
@@ -135,7 +139,7 @@ class PD(nn.Module):
         a_s = expand_like(self.alpha_bar[s], z)
         return a_s.sqrt() * x_hat + (1 - a_s).sqrt() * eps_hat, x_hat
 
-    def train_step(self, x, noise, regularise=True):
+    def train_step(self, x, noise, regularise=True, y=None):
         """One step of Algorithm 2 at the current stage."""
         k = int(self.stage)
         stride = self.cfg.start_steps // self.chain[k]      # the student's step on the teacher's grid

@@ -68,7 +68,7 @@ class VAE(nn.Module):
         kl = 0.5 * (mu.square() + log_var.exp() - 1 - log_var).sum(1)
         return nll.mean(), kl.mean()
 
-    def train_step(self, x, noise, regularise=True):
+    def train_step(self, x, noise, regularise=True, y=None):
         """One step on −ELBO for encoder and decoder together."""
         nll, kl = self.negative_elbo(x, noise.randn(x.shape[0], self.cfg.latent))
         yield ("encoder", "decoder"), nll + kl, {"loss": nll + kl, "nll": nll, "kl": kl}

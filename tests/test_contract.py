@@ -10,7 +10,9 @@ from genbench.train import Trainer
 from models import MODELS, default_config
 
 DATA = {name: get_dataset(name, n_reference=10) for name in ("grid25", "digits")}
-CASES = [(model, data) for data in DATA for model in MODELS]
+# every family with its defaults, and the class-conditional DDPM of classifier-free guidance
+FAMILIES = {**{m: (m, {}) for m in MODELS}, "ddpm-conditional": ("ddpm", {"conditional": True})}
+CASES = [(name, data) for data in DATA for name in FAMILIES]
 
 
 def small(cfg):
@@ -21,8 +23,10 @@ def small(cfg):
 
 
 def fresh(name, data):
+    family, changes = FAMILIES[name]
     torch.manual_seed(0)
-    return MODELS[name](small(default_config(name, DATA[data].shape)), DATA[data].shape)
+    cfg = dataclasses.replace(small(default_config(family, DATA[data].shape)), **changes)
+    return MODELS[family](cfg, DATA[data].shape, num_classes=DATA[data].num_classes)
 
 
 def sample(model, seed=1, n=16):
@@ -35,7 +39,8 @@ def trained(request):
     name, data = request.param
     model = fresh(name, data)
     trainer = Trainer(model, seed=0)
-    losses = [trainer.step(DATA[data].train[i * 32:(i + 1) * 32], i) for i in range(3)]
+    batch = lambda i: slice(i * 32, (i + 1) * 32)  # noqa: E731
+    losses = [trainer.step(DATA[data].train[batch(i)], i, DATA[data].train_labels[batch(i)]) for i in range(3)]
     return model, losses, request.param
 
 
@@ -92,7 +97,7 @@ def test_train_step_updates_every_player(name, data):
     trainable = {n for n, m in model.named_children() if any(p.requires_grad for p in m.parameters())}
     assert set(players) == trainable and set(model.SAMPLING_NETS) <= trainable
     before = {n: [p.detach().clone() for p in m.parameters()] for n, m in players.items()}
-    Trainer(model, seed=0).step(DATA[data].train[:32], 0)
+    Trainer(model, seed=0).step(DATA[data].train[:32], 0, DATA[data].train_labels[:32])
     for n, m in players.items():
         assert any(not torch.equal(b, p) for b, p in zip(before[n], m.parameters())), f"{name}: {n} did not change"
 

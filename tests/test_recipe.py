@@ -68,8 +68,8 @@ def test_the_loop_sets_the_scheduled_rate_and_skips_lazy_r1():
     trainer = Trainer(MODELS["ddgan"](cfg, data.shape), seed=0)
     seen, step = [], trainer.step
 
-    def recording_step(x, i):
-        losses = step(x, i)
+    def recording_step(x, i, y=None):
+        losses = step(x, i, y)
         seen.append(losses["r1"])
         return losses
 
@@ -193,7 +193,7 @@ class Recorder(torch.nn.Module):
     def players(self):
         return {"net": {"lr": 0.1}}
 
-    def train_step(self, x, noise, regularise=True):
+    def train_step(self, x, noise, regularise=True, y=None):
         self.seen.append(x)
         loss = self.net.weight.sum() * 0
         yield "net", loss, {"loss": loss}
@@ -210,7 +210,7 @@ def test_the_loop_flips_images_left_right_when_the_recipe_asks():
 
 def test_gradient_norm_is_clipped():
     class Steep(Recorder):
-        def train_step(self, x, noise, regularise=True):
+        def train_step(self, x, noise, regularise=True, y=None):
             loss = -1000 * self.net.weight.sum() - 1000 * self.net.bias.sum()
             yield "net", loss, {"loss": loss}
 

@@ -281,8 +281,8 @@ def test_checkpoint_of_another_shape(gan_run, tmp_path):
 
 def test_divergence_is_a_row_not_a_crash(tmp_path, monkeypatch):
     real = GAN.train_step
-    def nan_step(self, x, noise, regularise=True):  # the real phases, reporting a NaN generator loss
-        for player, loss, logs in real(self, x, noise, regularise):
+    def nan_step(self, x, noise, regularise=True, y=None):  # the real phases, reporting a NaN generator loss
+        for player, loss, logs in real(self, x, noise, regularise, y):
             yield player, loss, {**logs, "loss_g": torch.tensor(float("nan"))}
 
     monkeypatch.setattr(GAN, "train_step", nan_step)

@@ -79,6 +79,16 @@ def dataset_shape(name: str, image_size: int | None = None) -> tuple:
     return (channels, size, size)
 
 
+def dataset_classes(name: str) -> int | None:
+    """The classes a conditional model can learn, without loading anything: a mixture's modes, the
+    digit classes, stacked datasets' 3-digit codes; None for the swiss roll and users' files."""
+    if name in _TOY:
+        return None if _TOY[name][1] is None else len(_TOY[name][1])
+    if name not in DATASETS:
+        return None
+    return 1000 if name in STACKED else 10
+
+
 def check_name(name: str) -> None:
     if name not in DATASETS:
         raise KeyError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
@@ -119,11 +129,15 @@ def _toy(name, n_reference, data_seed, standardise=True) -> Dataset:
 def points(name, train, reference, means=None, sigma=None, standardise=True) -> Dataset:
     """A 2-D dataset, standardised for the models by its training points' mean and overall std
     (unless a paper's protocol trains on raw coordinates: `standardise=False`)."""
+    labels = {}
+    if means is not None:  # a mixture's classes: each point's mode (the nearest mean; modes are >= 15σ apart)
+        nearest = lambda x: torch.cdist(x, means.to(x.dtype)).argmin(1)  # noqa: E731
+        labels = dict(train_labels=nearest(train), reference_labels=nearest(reference), num_classes=len(means))
     if not standardise:
-        return Dataset(name, train, reference, means, sigma)
+        return Dataset(name, train, reference, means, sigma, **labels)
     shift = train.mean(0)
     scale = float((train - shift).square().sum(1).mean().div(2).sqrt())
-    return Dataset(name, train, reference, means, sigma, shift=shift, scale=scale)
+    return Dataset(name, train, reference, means, sigma, **labels, shift=shift, scale=scale)
 
 
 def _base_splits(name, data_seed, root, download):
