@@ -161,30 +161,31 @@ def done_settings(results_dir: Path, run_id: str) -> set[tuple]:
 
 
 def link_teacher(cfg: RunConfig, results_dir: Path) -> tuple[RunConfig, RunConfig | None, Path | None]:
-    """For a family taught by another run (progressive distillation): this config with the
-    teacher's run named and its network copied in (so a new teacher is a new run), the teacher's
-    config and its run folder. The teacher is `hparams.teacher`: a run id in `results_dir`, a run
-    folder, or "" for the family's default teacher (`default_teacher`). (cfg, None, None) for
-    other families. Reads files only; a bad teacher is a RunError."""
+    """For a family that builds on another run (progressive distillation's teacher, latent
+    diffusion's autoencoder): this config with that run named and its network copied in (so a new
+    teacher is a new run), the teacher's config and its run folder. The teacher is the family's
+    TEACHER_FIELD: a run id in `results_dir`, a run folder, or "" for the family's default teacher
+    (`default_teacher`). (cfg, None, None) for other families. Reads files only; a bad teacher is a RunError."""
     family = MODELS[cfg.model]
     if not hasattr(family, "TEACHER"):
         return cfg, None, None
-    spec, shape, teacher = cfg.hparams.teacher, dataset_shape(cfg.dataset, cfg.image_size), default_teacher(cfg)
+    field = family.TEACHER_FIELD
+    spec, shape, teacher = getattr(cfg.hparams, field), dataset_shape(cfg.dataset, cfg.image_size), default_teacher(cfg)
     folder = Path(results_dir) / "runs" / run_name(teacher)
     if spec and spec != run_name(teacher):
         folder = Path(spec) if os.sep in spec or Path(spec).is_dir() else Path(results_dir) / "runs" / spec
         try:
             teacher = RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
         except FileNotFoundError:
-            raise RunError(f"teacher {spec}: no run folder with a config.json at {folder}; train the teacher first "
-                           "(or leave teacher unset to train the default one)") from None
+            raise RunError(f"{field} {spec}: no run folder with a config.json at {folder}; train it first "
+                           f"(or leave {field} unset to train the default one)") from None
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise RunError(f"teacher {spec}: {folder / 'config.json'} is unreadable ({first_line(e)})") from None
+            raise RunError(f"{field} {spec}: {folder / 'config.json'} is unreadable ({first_line(e)})") from None
         if teacher.model != family.TEACHER:
-            raise RunError(f"teacher {spec} is a {teacher.model} run; {cfg.model} learns from a {family.TEACHER} run")
+            raise RunError(f"{field} {spec} is a {teacher.model} run; {cfg.model} builds on a {family.TEACHER} run")
         theirs = dataset_shape(teacher.dataset, teacher.image_size)
         if (teacher.dataset, theirs, teacher.standardise) != (cfg.dataset, shape, cfg.standardise):
-            raise RunError(f"teacher {spec} was trained on other data ({teacher.dataset} {theirs}"
+            raise RunError(f"{field} {spec} was trained on other data ({teacher.dataset} {theirs}"
                            f"{'' if teacher.standardise else ', raw'}) than this run's ({cfg.dataset} {shape}"
                            f"{'' if cfg.standardise else ', raw'})")
     name = run_name(teacher) if folder.parent == Path(results_dir) / "runs" else str(folder.resolve())
@@ -196,13 +197,16 @@ def link_teacher(cfg: RunConfig, results_dir: Path) -> tuple[RunConfig, RunConfi
 
 
 def default_teacher(cfg: RunConfig) -> RunConfig:
-    """The teacher a taught run trains first when none is named: the family's choice of the
-    dataset's default teacher-family run (same seed and data), evaluated with DDIM at the steps
-    its students take, the comparison at equal NFE."""
+    """The run a taught run trains first when none is named: the family's choice of the dataset's
+    default teacher-family run (same seed and data); a teacher with several samplers (PD's DDPM) is
+    scored with DDIM at its students' steps, the comparison at equal NFE."""
     family = MODELS[cfg.model]
     defaults = default_config(family.TEACHER, dataset_shape(cfg.dataset, cfg.image_size))
-    return dataclasses.replace(cfg, model=family.TEACHER, hparams=family.default_teacher(defaults), samplers=("ddim",),
-                               sample_steps=tuple(family.default_steps(cfg.hparams)), eta=0.0)
+    teacher = dataclasses.replace(cfg, model=family.TEACHER, hparams=family.default_teacher(defaults), samplers=None,
+                                  sample_steps=None, eta=0.0, guidance=None)
+    if hasattr(family, "default_steps"):
+        teacher = dataclasses.replace(teacher, samplers=("ddim",), sample_steps=tuple(family.default_steps(cfg.hparams)))
+    return teacher
 
 
 def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, every: int = 1000,
@@ -217,8 +221,9 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
     cfg, teacher, folder = link_teacher(cfg, results_dir)
     if teacher is not None and not trained(folder):
         if teacher != default_teacher(cfg):
-            raise RunError(f"teacher {cfg.hparams.teacher} has not finished training; finish it first")
-        log(f"training the teacher {run_name(teacher)} first")
+            field = MODELS[cfg.model].TEACHER_FIELD
+            raise RunError(f"{field} {getattr(cfg.hparams, field)} has not finished training; finish it first")
+        log(f"training the {MODELS[cfg.model].TEACHER_FIELD} {run_name(teacher)} first")
         run(teacher, results_dir, progress, log, every, world=world)
     if not world.main:
         return _follow(cfg, results_dir, every, world)
@@ -357,8 +362,8 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
     trainer = Trainer(model, cfg.seed, cfg.precision, world, cfg.compile)
     data_rng = torch.Generator().manual_seed(cfg.seed)
     path, start, prior_sec = run_dir / CHECKPOINT, 0, 0.0
-    if state is None and hasattr(model, "distil_from"):  # a fresh student: its teacher's weights
-        model.distil_from(load_run(link_teacher(cfg, results_dir)[2])[1])
+    if state is None and hasattr(model, "from_teacher"):  # a fresh student: what it takes from its teacher's run
+        model.from_teacher(load_run(link_teacher(cfg, results_dir)[2])[1], data.to_model(data.train).to(cfg.device))
     if state is not None:
         restore(model, state, cfg, path, trainer)
         try:

@@ -17,7 +17,8 @@ from . import first_line
 from .config import RunConfig, make_config, settings
 from .data import dataset_shape
 from .runner import CHECKPOINT, build, done_settings, link_teacher, run_name, setting_key
-from models import default_config
+from models import MODELS, default_config
+from models.ldm import DEFAULT_AUTOENCODER
 from models.pd import DEFAULT_TEACHER, PD, chain
 
 
@@ -29,15 +30,21 @@ class Entry:
     options: dict = field(default_factory=dict)       # other `genbench run` options (sample_steps, ...)
 
 
-def _grid(datasets: tuple[str, ...], ddpm_steps: tuple[int, ...]) -> list[Entry]:
+def _grid(datasets: tuple[str, ...], ddpm_steps: tuple[int, ...], latent: bool = False) -> list[Entry]:
     """Every model with its defaults; DDPM under a sweep of sampler steps (ancestral and DDIM);
     DDGAN trained for T ∈ {1, 2, 4, 8} (the paper's ablation: T = 1 is close to a GAN); progressive
-    distillation after its teacher, the DDPM in v-prediction, with DDIM at the students' steps."""
-    ddpm = Entry("ddpm", datasets, options={"samplers": ("ancestral", "ddim"), "sample_steps": ddpm_steps})
+    distillation after its teacher, the DDPM in v-prediction, with DDIM at the students' steps;
+    with `latent` (images), latent diffusion after its autoencoder, under DDPM's sweep."""
+    sweep = {"samplers": ("ancestral", "ddim"), "sample_steps": ddpm_steps}
     ddgans = [Entry("ddgan", datasets, {"T": str(t)}) for t in (1, 2, 4, 8)]
-    teacher = Entry("ddpm", datasets, {k: str(v) for k, v in DEFAULT_TEACHER.items()},
-                    {"samplers": ("ddim",), "sample_steps": tuple(chain(PD.Config()))})
-    return [Entry("vae", datasets), Entry("gan", datasets), ddpm, *ddgans, teacher, Entry("pd", datasets)]
+    teacher = Entry("ddpm", datasets, _strings(DEFAULT_TEACHER), {"samplers": ("ddim",), "sample_steps": tuple(chain(PD.Config()))})
+    ldm = [Entry("vae", datasets, _strings(DEFAULT_AUTOENCODER)), Entry("ldm", datasets, options=sweep)] if latent else []
+    return [Entry("vae", datasets), Entry("gan", datasets), Entry("ddpm", datasets, options=sweep), *ddgans, teacher,
+            Entry("pd", datasets), *ldm]
+
+
+def _strings(assignments: dict) -> dict:
+    return {k: str(v) for k, v in assignments.items()}
 
 
 # DDPM's CIFAR-10 model (Ho et al. 2020, App. B and its run_cifar.py: 35.7M parameters, attention at 16×16 and
@@ -62,7 +69,7 @@ def _pacgan(m: int) -> Entry:
 
 SUITES = {
     "toy": _grid(("grid25", "ring8", "swissroll"), (1000, 250, 50, 10)),
-    "digits": _grid(("digits", "stacked-digits"), (1000, 100, 10)),
+    "digits": _grid(("digits", "stacked-digits"), (1000, 100, 10), latent=True),
     "paper-cifar10": [
         Entry("ddpm", ("cifar10",), DDPM_CIFAR10, {"samplers": ("ancestral", "ddim"), "sample_steps": (1000, 50)}),
         Entry("ddgan", ("cifar10",), DDGAN_CIFAR10)],
@@ -82,8 +89,9 @@ def plan(name: str, seeds: list[int], results_dir: Path = Path("results"), **run
 
 
 def teacher_of(cfg: RunConfig) -> str | None:
-    """The run id (or folder) of the run that teaches `cfg`, None for an untaught family."""
-    return getattr(cfg.hparams, "teacher", None)
+    """The run id (or folder) of the run `cfg` builds on (its teacher, its autoencoder), None if none."""
+    family = MODELS[cfg.model]
+    return getattr(cfg.hparams, family.TEACHER_FIELD) if hasattr(family, "TEACHER") else None
 
 
 def is_done(cfg: RunConfig, results_dir: Path) -> bool:

@@ -2,10 +2,11 @@
 from .ddgan import DDGAN
 from .ddpm import DDPM
 from .gan import GAN
+from .ldm import LDM
 from .pd import PD
 from .vae import VAE
 
-MODELS = {"vae": VAE, "gan": GAN, "ddpm": DDPM, "ddgan": DDGAN, "pd": PD}
+MODELS = {"vae": VAE, "gan": GAN, "ddpm": DDPM, "ddgan": DDGAN, "pd": PD, "ldm": LDM}
 
 
 def default_config(name: str, data_shape):

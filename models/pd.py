@@ -82,12 +82,12 @@ class PD(nn.Module):
     Config, IMAGE_CONFIG = Config, IMAGE_CONFIG
     SAMPLERS = ("distilled",)       # the student of each stage, DDIM (η = 0) on its own steps
     SAMPLING_NETS = ("students",)
-    TEACHER = "ddpm"                # the family of the run that teaches (`genbench.runner.link_teacher`)
+    TEACHER, TEACHER_FIELD = "ddpm", "teacher"   # the run this family builds on (`genbench.runner.link_teacher`)
 
     def __init__(self, cfg: Config, data_shape, num_classes=None):
         super().__init__()
         self.cfg, self.data_shape, self.chain = cfg, tuple(data_shape), chain(cfg)
-        self.teacher = ddpm.make_net(cfg, self.data_shape).requires_grad_(False)  # the DDPM run's, see `distil_from`
+        self.teacher = ddpm.make_net(cfg, self.data_shape).requires_grad_(False)  # the DDPM run's, see `from_teacher`
         self.students = nn.ModuleList(ddpm.make_net(cfg, self.data_shape) for _ in self.chain)
         alpha_bar = alpha_bars(ddpm.make_betas(cfg))
         # ᾱ_t at t = 0..T (ᾱ_0 = 1), and the teacher's grid 0 < τ_1 < ... < τ_start = T the stages halve
@@ -121,7 +121,7 @@ class PD(nn.Module):
     def players(self) -> dict[str, dict]:
         return {"students": dict(lr=self.cfg.lr)}  # one Adam; only the stage's student has gradients
 
-    def distil_from(self, teacher: ddpm.DDPM) -> None:
+    def from_teacher(self, teacher: ddpm.DDPM, x_train: torch.Tensor) -> None:
         """Take the trained DDPM's (EMA) network as the first stage's teacher."""
         self.teacher.load_state_dict(teacher.eps_net.state_dict())
 

@@ -2,7 +2,8 @@
 
 Gaussian encoder q(z|x) = N(μ_φ(x), diag σ_φ²(x)), Gaussian decoder p(x|z) = N(μ_θ(z), diag σ²)
 with a learned per-dimension σ, prior N(0, I). Training maximises the ELBO (eq. 3):
-E_q[log p(x|z)] − KL(q(z|x) ‖ N(0, I)), with the reparametrisation z = μ + σ ⊙ ε (eq. 10).
+E_q[log p(x|z)] − KL(q(z|x) ‖ N(0, I)), with the reparametrisation z = μ + σ ⊙ ε (eq. 10);
+`kl_weight` β ≠ 1 weighs the KL term (β-VAE; latent diffusion's first stage, `models.ldm`).
 Samples decode z ~ N(0, I) and return the decoder mean μ_θ(z), the usual way VAE samples are shown.
 """
 import math
@@ -23,13 +24,15 @@ class Config(Recipe):               # the standard recipe keeps no EMA (Recipe.e
     hidden: int = 256                 # 2-D: MLP width and depth
     depth: int = 3
     ch: int = 32                      # images: base channels of the conv encoder/decoder
+    kl_weight: float = 1.0            # β on the KL term: 1 is the ELBO; small (β-VAE) makes the nearly
+                                      # deterministic autoencoder latent diffusion's first stage uses
     lr: float = 1e-3
     batch_size: int = 512
     steps: int = 8000
 
     def __post_init__(self):
         super().__post_init__()
-        check_ranges(self, positive=("latent", "hidden", "depth", "ch", "lr"))
+        check_ranges(self, positive=("latent", "hidden", "depth", "ch", "lr", "kl_weight"))
 
 
 # images: a 16-d latent (2 cannot hold a digit) and a batch size and rate usual for conv VAEs
@@ -69,9 +72,10 @@ class VAE(nn.Module):
         return nll.mean(), kl.mean()
 
     def train_step(self, x, noise, regularise=True, y=None):
-        """One step on −ELBO for encoder and decoder together."""
+        """One step on −ELBO (NLL + β·KL) for encoder and decoder together."""
         nll, kl = self.negative_elbo(x, noise.randn(x.shape[0], self.cfg.latent))
-        yield ("encoder", "decoder"), nll + kl, {"loss": nll + kl, "nll": nll, "kl": kl}
+        loss = nll + self.cfg.kl_weight * kl
+        yield ("encoder", "decoder"), loss, {"loss": loss, "nll": nll, "kl": kl}
 
     @classmethod
     def resolve(cls, cfg, sampler=None, steps=None, **options):

@@ -29,10 +29,14 @@ def test_declared_suites_expand_to_valid_configs():
     assert [c.seed for c in toy] == [0] * 27 + [1] * 27 + [2] * 27  # seed by seed: a stopped suite has whole tables
     assert sorted({c.hparams.T for c in toy if c.model == "ddgan"}) == [1, 2, 4, 8]
     ids = [run_name(c) for c in toy]
+    assert "ldm" not in {c.model for c in toy}  # a 2-D latent saves nothing
     for i, c in enumerate(toy):  # every distillation comes after its teacher, a run of the suite
         if c.model == "pd":
             assert c.hparams.teacher in ids[:i] and c.hparams.prediction == "v"
-    assert len(plan("digits", [0])) == 9 * 2
+    digits = plan("digits", [0])
+    assert len(digits) == 11 * 2  # ... and latent diffusion after its autoencoder (a VAE with kl_weight 0.01)
+    ids = [run_name(c) for c in digits]
+    assert all(c.hparams.autoencoder in ids[:i] for i, c in enumerate(digits) if c.model == "ldm")
     pacgan = plan("paper-pacgan", [0, 1, 2])
     assert len(pacgan) == 4 * 2 * 3 and {c.dataset for c in pacgan} == {"grid25", "pacgan-ring"}
     assert all(c.hparams.batch_size == 100 * c.hparams.pack and c.hparams.steps == 400_000 and c.n_eval == 2500
