@@ -132,7 +132,7 @@ def run(model, dataset, seed, steps, batch_size, assignments, results_dir, check
     if dry_run:
         from .runner import RunError, link_teacher
         try:
-            cfg = link_teacher(cfg, results_dir)[0]  # a taught run (pd): its teacher and network
+            cfg = link_teacher(cfg, results_dir)[0]  # pd, ldm: the run it builds on, named
         except RunError as e:
             raise click.ClickException(str(e)) from None
         click.echo(json.dumps(cfg.to_dict(), indent=2))

@@ -30,17 +30,20 @@ class Entry:
     options: dict = field(default_factory=dict)       # other `genbench run` options (sample_steps, ...)
 
 
-def _grid(datasets: tuple[str, ...], ddpm_steps: tuple[int, ...], latent: bool = False) -> list[Entry]:
+def _grid(datasets: tuple[str, ...], ddpm_steps: tuple[int, ...], images: bool = False) -> list[Entry]:
     """Every model with its defaults; DDPM under a sweep of sampler steps (ancestral and DDIM);
     DDGAN trained for T ∈ {1, 2, 4, 8} (the paper's ablation: T = 1 is close to a GAN); progressive
-    distillation after its teacher, the DDPM in v-prediction, with DDIM at the students' steps;
-    with `latent` (images), latent diffusion after its autoencoder, under DDPM's sweep."""
+    distillation after its teacher, the DDPM in v-prediction, with DDIM at the students' steps; on
+    `images`, latent diffusion after its autoencoder under DDPM's sweep, and the class-conditional
+    DDPM under classifier-free guidance w ∈ {0, 0.5, 1, 2, 4} (DDIM, 100 steps)."""
     sweep = {"samplers": ("ancestral", "ddim"), "sample_steps": ddpm_steps}
     ddgans = [Entry("ddgan", datasets, {"T": str(t)}) for t in (1, 2, 4, 8)]
     teacher = Entry("ddpm", datasets, _strings(DEFAULT_TEACHER), {"samplers": ("ddim",), "sample_steps": tuple(chain(PD.Config()))})
-    ldm = [Entry("vae", datasets, _strings(DEFAULT_AUTOENCODER)), Entry("ldm", datasets, options=sweep)] if latent else []
+    more = [Entry("vae", datasets, _strings(DEFAULT_AUTOENCODER)), Entry("ldm", datasets, options=sweep),
+            Entry("ddpm", datasets, {"conditional": "true"},
+                  {"samplers": ("ddim",), "sample_steps": (100,), "guidance": (0.0, 0.5, 1.0, 2.0, 4.0)})] if images else []
     return [Entry("vae", datasets), Entry("gan", datasets), Entry("ddpm", datasets, options=sweep), *ddgans, teacher,
-            Entry("pd", datasets), *ldm]
+            Entry("pd", datasets), *more]
 
 
 def _strings(assignments: dict) -> dict:
@@ -69,7 +72,7 @@ def _pacgan(m: int) -> Entry:
 
 SUITES = {
     "toy": _grid(("grid25", "ring8", "swissroll"), (1000, 250, 50, 10)),
-    "digits": _grid(("digits", "stacked-digits"), (1000, 100, 10), latent=True),
+    "digits": _grid(("digits", "stacked-digits"), (1000, 100, 10), images=True),
     "paper-cifar10": [
         Entry("ddpm", ("cifar10",), DDPM_CIFAR10, {"samplers": ("ancestral", "ddim"), "sample_steps": (1000, 50)}),
         Entry("ddgan", ("cifar10",), DDGAN_CIFAR10)],

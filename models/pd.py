@@ -134,10 +134,10 @@ class PD(nn.Module):
         return self.teacher if k == 0 else self.students[k - 1]
 
     def _ddim(self, net, z, t, s):
-        """One DDIM (η = 0) step of `net` from time t to s < t: z_s = α_s x̂ + σ_s ε̂; and x̂."""
+        """One DDIM (η = 0) step of `net` from time t to s < t: z_s = α_s x̂ + σ_s ε̂."""
         x_hat, eps_hat = v_to_x0_eps(net(z, t).view_as(z), z, self.alpha_bar[t])
         a_s = expand_like(self.alpha_bar[s], z)
-        return a_s.sqrt() * x_hat + (1 - a_s).sqrt() * eps_hat, x_hat
+        return a_s.sqrt() * x_hat + (1 - a_s).sqrt() * eps_hat
 
     def train_step(self, x, noise, regularise=True, y=None):
         """One step of Algorithm 2 at the current stage."""
@@ -148,7 +148,7 @@ class PD(nn.Module):
         z_t = q_sample(x, self.alpha_bar[t], noise.randn_like(x))
         with torch.no_grad():
             teacher = self._teacher(k)
-            z_s = self._ddim(teacher, self._ddim(teacher, z_t, t, t_mid)[0], t_mid, s)[0]
+            z_s = self._ddim(teacher, self._ddim(teacher, z_t, t, t_mid), t_mid, s)
         a_t, a_s = (expand_like(self.alpha_bar[i], x) for i in (t, s))
         ratio = ((1 - a_s) / (1 - a_t)).sqrt()               # σ_s / σ_t
         x_target = (z_s - ratio * z_t) / (a_s.sqrt() - ratio * a_t.sqrt())
@@ -181,7 +181,7 @@ class PD(nn.Module):
             t, s = self.grid[j:j + 1], self.grid[j - stride:j - stride + 1]  # (1,): one t for the batch
             if on_step:
                 on_step(int(t), float(self.alpha_bar[t]), z)
-            z = self._ddim(net, z, t, s)[0]
+            z = self._ddim(net, z, t, s)
         if on_step:
             on_step(0, 1.0, z)
         return z

@@ -51,8 +51,8 @@ def test_the_target_is_the_x_whose_one_ddim_step_lands_where_two_teacher_steps_d
     model = PD(cfg, (2,))
     torch.manual_seed(0)
     z_t, t, s = torch.randn(16, 2), model.grid[[8]], model.grid[[4]]
-    z_mid = model._ddim(model.teacher, z_t, t, model.grid[[6]])[0]
-    z_s = model._ddim(model.teacher, z_mid, model.grid[[6]], s)[0]
+    z_mid = model._ddim(model.teacher, z_t, t, model.grid[[6]])
+    z_s = model._ddim(model.teacher, z_mid, model.grid[[6]], s)
     a_t, a_s = model.alpha_bar[t], model.alpha_bar[s]
     ratio = ((1 - a_s) / (1 - a_t)).sqrt()
     x_target = (z_s - ratio * z_t) / (a_s.sqrt() - ratio * a_t.sqrt())

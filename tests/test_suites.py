@@ -34,7 +34,8 @@ def test_declared_suites_expand_to_valid_configs():
         if c.model == "pd":
             assert c.hparams.teacher in ids[:i] and c.hparams.prediction == "v"
     digits = plan("digits", [0])
-    assert len(digits) == 11 * 2  # ... and latent diffusion after its autoencoder (a VAE with kl_weight 0.01)
+    assert len(digits) == 12 * 2  # ... latent diffusion after its autoencoder, the guided conditional DDPM
+    assert {c.guidance for c in digits if getattr(c.hparams, "conditional", False)} == {(0.0, 0.5, 1.0, 2.0, 4.0)}
     ids = [run_name(c) for c in digits]
     assert all(c.hparams.autoencoder in ids[:i] for i, c in enumerate(digits) if c.model == "ldm")
     pacgan = plan("paper-pacgan", [0, 1, 2])
