@@ -1,5 +1,7 @@
-"""Progressive distillation (Salimans & Ho 2022): a trained DDPM teacher's deterministic DDIM
-sampler, halved stage by stage into students that sample in 64, 32, ..., 1 steps.
+"""Progressive distillation (Salimans & Ho 2022): a DDPM teacher's DDIM halved into 64, ..., 1-step students.
+
+A trained DDPM teacher's deterministic DDIM sampler is halved stage by stage into students that
+sample in 64, 32, ..., 1 steps.
 
 Algorithm 2 of the paper, on the teacher's discrete times: the first stage distils the teacher's
 DDIM (η = 0) over an evenly spaced sub-sequence of `start_steps` of its T steps; each student,
