@@ -7,14 +7,14 @@ x̂_0 = α_t x_t − σ_t v̂ stays defined where ᾱ_t → 0, which progressive
 students need (`models.pd`); the samplers read ε̂ = σ_t x_t + α_t v̂.
 Sampling is Algorithm 2 (ancestral, σ_t² = β_t, `models.diffusion.ddpm_sample`), or DDIM (eq. 12,
 `sampler="ddim"`, stochasticity η, `models.diffusion.ddim_sample`) on the same ε-network; both run
-on any evenly spaced sub-sequence of the T training steps.
+on any evenly spaced sub-sequence of the T training steps. On images the ancestral sampler clips
+x̂_0 to [−1, 1] as Ho et al.'s code does; DDIM does not, as the DDIM paper's code does not.
 
 With `conditional=True` it learns p(x | y) for the dataset's classes, the class replaced by a null
 token ∅ with probability p_uncond (Ho & Salimans 2021, Algorithm 1), and samples with
 classifier-free guidance w (their Algorithm 2 on either sampler): ε̃ = (1 + w) ε(x_t, y) − w ε(x_t, ∅),
 both calls in one batch of 2n rows (2 NFE a step; w = 0 skips the unconditional call), labels
-drawn uniformly over the classes so that coverage metrics stay comparable. On images the ancestral sampler clips
-x̂_0 to [−1, 1] as Ho et al.'s code does; DDIM does not, as the DDIM paper's code does not.
+drawn uniformly over the classes so that coverage metrics stay comparable.
 """
 from dataclasses import dataclass
 from math import prod
