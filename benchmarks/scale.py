@@ -23,7 +23,7 @@ for name in ("ddpm", "ddgan"):
     trainer = Trainer(MODELS[name](cfg, data.shape), seed=0, world=world)
     rng, times = torch.Generator().manual_seed(0), []
     for step in range({steps} + 3):
-        x = draw_batch(data.train, cfg.batch_size, rng, False, world)
+        x, _ = draw_batch(data.train, cfg.batch_size, rng, False, world)
         t0 = time.perf_counter()
         trainer.step(x, step)
         times.append(time.perf_counter() - t0)

@@ -255,8 +255,8 @@ def cost_table(cfgs, results_dir: Path, workers: int = 1) -> str:
     settings costs no training)."""
     import os
     from .config import settings
-    from .runner import run_name
-    from .suites import is_done, teacher_of, trained_steps, train_step_seconds
+    from .runner import run_name, teacher_of
+    from .suites import is_done, trained_steps, train_step_seconds
     threads = max(1, (os.cpu_count() or 1) // workers)
     step_sec, lines, total = {}, [], 0.0
     for c in cfgs:

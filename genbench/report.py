@@ -37,7 +37,7 @@ def variant_labels(board: pd.DataFrame) -> pd.Series:
     hp = [c for c in board.columns if c.startswith("hp_")] + [c for c in ("device", "standardise") if c in board]
     labels = board["model"].astype(str).copy()
     for _, rows in board.groupby(["model", "dataset"]):
-        varying = [c for c in hp if _same_across_seeds(rows[c]).nunique(dropna=True) > 1]
+        varying = [c for c in hp if (_teacher_config(rows[c]) if c in TEACHER_COLUMNS else rows[c]).nunique(dropna=True) > 1]
         for i, row in rows.iterrows():
             if varying:
                 labels[i] += " (" + ", ".join(f"{c.removeprefix('hp_')}={_num(row[c])}"
@@ -45,10 +45,14 @@ def variant_labels(board: pd.DataFrame) -> pd.Series:
     return labels
 
 
-def _same_across_seeds(values: pd.Series) -> pd.Series:
+# the columns naming the run a family builds on (PD's teacher, LDM's autoencoder)
+TEACHER_COLUMNS = {f"hp_{family.TEACHER_FIELD}" for family in MODELS.values() if hasattr(family, "TEACHER")}
+
+
+def _teacher_config(values: pd.Series) -> pd.Series:
     """A teacher's run id names its seed (ddpm-grid25-s1-<hash>): the runs of one recipe over seeds
-    have different teachers of one config, compared by its hash."""
-    return values.map(lambda v: v.rsplit("-", 1)[-1] if isinstance(v, str) and "-s" in v else v)
+    have different teachers of one config, compared by that config's hash."""
+    return values.map(lambda v: v.rsplit("-", 1)[-1] if isinstance(v, str) else v)
 
 
 def ci95(x: pd.Series) -> float:

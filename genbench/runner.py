@@ -170,10 +170,10 @@ def link_teacher(cfg: RunConfig, results_dir: Path) -> tuple[RunConfig, RunConfi
     if not hasattr(family, "TEACHER"):
         return cfg, None, None
     field = family.TEACHER_FIELD
-    spec, shape, teacher = getattr(cfg.hparams, field), dataset_shape(cfg.dataset, cfg.image_size), default_teacher(cfg)
+    spec, shape, teacher = teacher_of(cfg), dataset_shape(cfg.dataset, cfg.image_size), default_teacher(cfg)
     folder = Path(results_dir) / "runs" / run_name(teacher)
     if spec and spec != run_name(teacher):
-        folder = Path(spec) if os.sep in spec or Path(spec).is_dir() else Path(results_dir) / "runs" / spec
+        folder = teacher_dir(spec, results_dir)
         try:
             teacher = RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
         except FileNotFoundError:
@@ -194,6 +194,18 @@ def link_teacher(cfg: RunConfig, results_dir: Path) -> tuple[RunConfig, RunConfi
     except ValueError as e:
         raise RunError(str(e)) from None
     return dataclasses.replace(cfg, hparams=hparams), teacher, folder
+
+
+def teacher_of(cfg: RunConfig) -> str | None:
+    """The run `cfg` builds on (its teacher, its autoencoder) as its config names it: a run id, a run
+    folder, "" (the default one, before `link_teacher`); None for a family that builds on none."""
+    family = MODELS[cfg.model]
+    return getattr(cfg.hparams, family.TEACHER_FIELD) if hasattr(family, "TEACHER") else None
+
+
+def teacher_dir(spec: str, results_dir: Path) -> Path:
+    """The run folder of a teacher named by its run id (in `results_dir`) or by its folder."""
+    return Path(spec) if os.sep in spec or Path(spec).is_dir() else Path(results_dir) / "runs" / spec
 
 
 def default_teacher(cfg: RunConfig) -> RunConfig:
@@ -221,8 +233,7 @@ def run(cfg: RunConfig, results_dir: Path, progress: bool = True, log=print, eve
     cfg, teacher, folder = link_teacher(cfg, results_dir)
     if teacher is not None and not trained(folder):
         if teacher != default_teacher(cfg):
-            field = MODELS[cfg.model].TEACHER_FIELD
-            raise RunError(f"{field} {getattr(cfg.hparams, field)} has not finished training; finish it first")
+            raise RunError(f"{MODELS[cfg.model].TEACHER_FIELD} {teacher_of(cfg)} has not finished training; finish it first")
         log(f"training the {MODELS[cfg.model].TEACHER_FIELD} {run_name(teacher)} first")
         run(teacher, results_dir, progress, log, every, world=world)
     if not world.main:
@@ -286,14 +297,22 @@ def _follow(cfg: RunConfig, results_dir: Path, every: int, world: World) -> list
     return []
 
 
+def checkpoint_step(run_dir: Path) -> int:
+    """Training steps the run folder's checkpoint holds (0 without one, or a damaged one: the run
+    (re)trains, as `genbench run` will say)."""
+    try:  # memory-mapped: only the step is read
+        return int(torch.load(Path(run_dir) / CHECKPOINT, weights_only=True, mmap=True)["step"])
+    except Exception:  # noqa: BLE001 -- missing or damaged, whatever the way
+        return 0
+
+
 def trained(run_dir: Path) -> bool:
     """Whether the run folder's checkpoint holds all its training steps."""
     try:
-        state = load_checkpoint(run_dir / CHECKPOINT)
         steps = json.loads((run_dir / "config.json").read_text())["hparams"]["steps"]
-    except (RunError, OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):
         return False
-    return state["step"] >= steps
+    return checkpoint_step(run_dir) >= steps
 
 
 def load_data(cfg: RunConfig):
@@ -363,7 +382,7 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
     data_rng = torch.Generator().manual_seed(cfg.seed)
     path, start, prior_sec = run_dir / CHECKPOINT, 0, 0.0
     if state is None and hasattr(model, "from_teacher"):  # a fresh student: what it takes from its teacher's run
-        model.from_teacher(load_run(link_teacher(cfg, results_dir)[2])[1], data.to_model(data.train).to(cfg.device))
+        model.from_teacher(load_run(teacher_dir(teacher_of(cfg), results_dir))[1], data.to_model(data.train).to(cfg.device))
     if state is not None:
         restore(model, state, cfg, path, trainer)
         try:

@@ -16,8 +16,8 @@ import torch
 from . import first_line
 from .config import RunConfig, make_config, settings
 from .data import dataset_shape
-from .runner import CHECKPOINT, build, done_settings, link_teacher, run_name, setting_key
-from models import MODELS, default_config
+from .runner import build, checkpoint_step, done_settings, link_teacher, run_name, setting_key, teacher_of
+from models import default_config
 from models.ldm import DEFAULT_AUTOENCODER
 from models.pd import DEFAULT_TEACHER, PD, chain
 
@@ -91,12 +91,6 @@ def plan(name: str, seeds: list[int], results_dir: Path = Path("results"), **run
             for s in seeds for e in SUITES[name] for d in e.datasets]
 
 
-def teacher_of(cfg: RunConfig) -> str | None:
-    """The run id (or folder) of the run `cfg` builds on (its teacher, its autoencoder), None if none."""
-    family = MODELS[cfg.model]
-    return getattr(cfg.hparams, family.TEACHER_FIELD) if hasattr(family, "TEACHER") else None
-
-
 def is_done(cfg: RunConfig, results_dir: Path) -> bool:
     done = done_settings(results_dir, run_name(cfg))
     return all(setting_key(s) in done for s in settings(cfg))
@@ -149,11 +143,7 @@ def train_step_seconds(cfg: RunConfig, threads: int | None = None, repeats: int 
 
 def trained_steps(cfg: RunConfig, results_dir: Path) -> int:
     """Training steps the run's checkpoint holds (0 without one): what a --dry-run need not count again."""
-    path = Path(results_dir) / "runs" / run_name(cfg) / CHECKPOINT
-    try:  # memory-mapped: only the step is read
-        return int(torch.load(path, weights_only=True, mmap=True)["step"])
-    except Exception:  # noqa: BLE001 -- missing or damaged: the run (re)trains, as `genbench run` will say
-        return 0
+    return checkpoint_step(Path(results_dir) / "runs" / run_name(cfg))
 
 
 def _run_one(cfg_dict: dict, results_dir: str) -> str:

@@ -204,14 +204,14 @@ def draw_batch(x_train: torch.Tensor, batch_size: int, data_rng: torch.Generator
                y_train: torch.Tensor | None = None):
     """This rank's share of one global minibatch drawn uniformly (with replacement) from x_train,
     each image mirrored left-right with probability 1/2 when `hflip`; all ranks draw the same global
-    batch. With `y_train`: (x, the labels of x)."""
+    batch. Returns (x, its labels), the labels None without `y_train`."""
     i = torch.randint(len(x_train), (batch_size,), generator=data_rng)
     x = x_train[i]
     if hflip and x.dim() == 4:
         flip = torch.rand(batch_size, generator=data_rng) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     share = slice(world.rank * batch_size // world.size, (world.rank + 1) * batch_size // world.size)
-    return x[share] if y_train is None else (x[share], y_train[i][share])
+    return x[share], None if y_train is None else y_train[i][share]
 
 
 LOG_EVERY = 60.0  # seconds between progress lines when stderr is not a terminal
@@ -232,8 +232,7 @@ def train(trainer: Trainer, x_train: torch.Tensor, data_rng: torch.Generator, st
     # no terminal (nohup, SLURM logs): no bar, but one plain line every LOG_EVERY seconds
     lines, last = progress and not sys.stderr.isatty(), t0
     for step in bar:
-        batch = draw_batch(x_train, recipe.batch_size, data_rng, recipe.hflip, trainer.world, y_train)
-        x, y = batch if y_train is not None else (batch, None)
+        x, y = draw_batch(x_train, recipe.batch_size, data_rng, recipe.hflip, trainer.world, y_train)
         losses = trainer.step(x.to(device), step, None if y is None else y.to(device))
         if not all(math.isfinite(v) for v in losses.values()):
             raise Diverged(f"non-finite loss at step {step}: {losses}")

@@ -2,6 +2,7 @@
 bad `--set` fails before any work), the per-sample noise of a training batch, and the `sampling`
 and `frozen` helpers. The contract itself is the README's "Adding a model"."""
 import contextlib
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -60,6 +61,16 @@ def one_step(family, sampler=None, steps=None, **options) -> SamplerSetting:
     if steps not in (None, 1):
         raise ValueError(f"{family.__name__} samples in one step; got steps={steps}")
     return setting(name, 1, 1, options)
+
+
+def adopt(cfg, defaults, teacher, fields: dict[str, str], what: str):
+    """`cfg` with the fields that come from the run it builds on copied from that run's config
+    `teacher` (`fields`: the teacher's name -> this config's); one set here away from its default
+    (`defaults`) to another value than the teacher's is a ValueError."""
+    for theirs, mine in fields.items():
+        if getattr(cfg, mine) not in (getattr(defaults, mine), getattr(teacher, theirs)):
+            raise ValueError(f"{mine} comes from the {what} ({getattr(teacher, theirs)}); set {theirs} on its run instead")
+    return dataclasses.replace(cfg, **{mine: getattr(teacher, theirs) for theirs, mine in fields.items()})
 
 
 def check_ranges(cfg, positive=(), non_negative=(), fraction=()) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from . import ddpm, vae
-from .family import sampling
+from .family import adopt, sampling
 
 # the autoencoder's fields, as this config names them (the DDPM's own `hidden` and `ch` are taken)
 AE_FIELDS = {"latent": "ae_latent", "hidden": "ae_hidden", "depth": "ae_depth", "ch": "ae_ch"}
@@ -69,10 +69,7 @@ class LDM(ddpm.DDPM):
     @staticmethod
     def taught_by(cfg: Config, defaults: Config, autoencoder: vae.Config, name: str) -> Config:
         """This config with the autoencoder's run named and its network's fields copied."""
-        for f, mine in AE_FIELDS.items():
-            if getattr(cfg, mine) not in (getattr(defaults, mine), getattr(autoencoder, f)):
-                raise ValueError(f"{mine} comes from the autoencoder ({getattr(autoencoder, f)}); set {f} on its run")
-        return dataclasses.replace(cfg, autoencoder=name, **{mine: getattr(autoencoder, f) for f, mine in AE_FIELDS.items()})
+        return dataclasses.replace(adopt(cfg, defaults, autoencoder, AE_FIELDS, "autoencoder"), autoencoder=name)
 
     def from_teacher(self, autoencoder: vae.VAE, x_train: torch.Tensor) -> None:
         """Take the trained VAE's encoder and decoder, and the latents' scale 1/σ."""

@@ -28,12 +28,12 @@ from torch import nn
 
 from . import ddpm
 from .diffusion import alpha_bars, expand_like, q_sample, respace, v_to_x0_eps
-from .family import check_ranges, check_sampler, sampling, setting
+from .family import adopt, check_ranges, check_sampler, sampling, setting
 
 # the teacher's fields that define its network and schedule, copied into the student's config
 # (`genbench.runner.link_teacher`); dropout is not among them: students train without it
-TEACHER_FIELDS = ("T", "schedule", "beta_1", "beta_T", "prediction", "hidden", "blocks", "n_fourier", "fourier_scale",
-                  "ch", "res_blocks", "attn_lowest")
+TEACHER_FIELDS = {f: f for f in ("T", "schedule", "beta_1", "beta_T", "prediction", "hidden", "blocks", "n_fourier",
+                                  "fourier_scale", "ch", "res_blocks", "attn_lowest")}
 
 
 @dataclass(frozen=True)
@@ -111,10 +111,7 @@ class PD(nn.Module):
         if teacher.prediction != "v":
             raise ValueError(f"teacher {name} predicts {teacher.prediction}; progressive distillation needs one "
                              "that predicts v (a DDPM run with --set prediction=v)")
-        for f in TEACHER_FIELDS:
-            if getattr(cfg, f) not in (getattr(defaults, f), getattr(teacher, f)):
-                raise ValueError(f"{f} comes from the teacher ({getattr(teacher, f)}); set it on the teacher's run instead")
-        return dataclasses.replace(cfg, teacher=name, **{f: getattr(teacher, f) for f in TEACHER_FIELDS})
+        return dataclasses.replace(adopt(cfg, defaults, teacher, TEACHER_FIELDS, "teacher"), teacher=name)
 
     @property
     def stages(self) -> int:

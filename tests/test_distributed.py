@@ -51,7 +51,7 @@ seed_everything(0)
 trainer = Trainer(MODELS["ddgan"](cfg, data.shape), seed=0, world=world)
 rng, x = torch.Generator().manual_seed(0), data.to_model(data.train).double()
 for step in range(cfg.steps):
-    trainer.step(draw_batch(x, cfg.batch_size, rng, False, world), step)
+    trainer.step(draw_batch(x, cfg.batch_size, rng, False, world)[0], step)
 if world.main:
     torch.save({**trainer.model.state_dict(), **trainer.ema["generator"].state_dict()}, OUT)
 """

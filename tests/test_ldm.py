@@ -76,27 +76,8 @@ def test_a_missing_or_unfit_autoencoder_is_one_line_and_writes_nothing(latent, t
 
 
 def test_sigkill_then_resume_is_bit_identical(latent, tmp_path):
-    import random
-    import signal
-    import time
-    from test_reliability import _tensors, genbench
+    from test_reliability import killed_and_resumed
     out, vae_id = latent
     command = ["run", "--model", "ldm", "--set", f"autoencoder={out / 'runs' / vae_id}", "--steps", "150",
                "--checkpoint-every", "10", "--sample-steps", "10", *TINY[2:]]
-    full, killed = tmp_path / "full", tmp_path / "killed"
-    assert genbench(*command, "--results", str(full)).wait() == 0
-    p = genbench(*command, "--results", str(killed))
-    while not list((killed / "runs").glob("*/checkpoint.pt")) and p.poll() is None:
-        time.sleep(0.01)
-    time.sleep(random.Random(2).uniform(0, 0.5))  # seeded: a failure can be replayed
-    p.send_signal(signal.SIGKILL)
-    assert p.wait() == -signal.SIGKILL
-    (ckpt,) = (killed / "runs").glob("*/checkpoint.pt")
-    assert torch.load(ckpt, weights_only=True)["step"] < 150, "killed too late to test anything"
-    r = genbench(*command, "--results", str(killed))
-    _, err = r.communicate()
-    assert r.returncode == 0 and "resuming" in err, err
-    a, b = (torch.load(next((d / "runs").glob("*/checkpoint.pt")), weights_only=True) for d in (full, killed))
-    for key in ("model", "optimizers", "ema"):
-        flat_a, flat_b = _tensors(a[key]), _tensors(b[key])
-        assert flat_a.keys() == flat_b.keys() and all(torch.equal(flat_a[k], flat_b[k]) for k in flat_a)
+    killed_and_resumed(command, 150, tmp_path, seed=2, window=0.5, keys=("model", "optimizers", "ema"))

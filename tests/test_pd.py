@@ -169,27 +169,8 @@ def test_without_a_teacher_the_default_one_is_trained_first(tmp_path, monkeypatc
 def test_sigkill_then_resume_is_bit_identical_across_stages(taught, tmp_path):
     """Killed anywhere in its 3 stages (at a boundary too), the same command ends where an
     uninterrupted run does: the stage, every student and the optimiser state."""
-    import random
-    import signal
-    import time
-    from test_reliability import _tensors, genbench
+    from test_reliability import killed_and_resumed
     out, teacher = taught
     command = ["run", "--model", "pd", "--set", f"teacher={out / 'runs' / teacher}", "--set", "start_steps=8",
                "--steps", "300", "--checkpoint-every", "20", *TINY[2:]]
-    full, killed = tmp_path / "full", tmp_path / "killed"
-    assert genbench(*command, "--results", str(full)).wait() == 0
-    p = genbench(*command, "--results", str(killed))
-    while not list((killed / "runs").glob("*/checkpoint.pt")) and p.poll() is None:
-        time.sleep(0.01)
-    time.sleep(random.Random(1).uniform(0, 2.0))  # seeded: a failure can be replayed
-    p.send_signal(signal.SIGKILL)
-    assert p.wait() == -signal.SIGKILL
-    (ckpt,) = (killed / "runs").glob("*/checkpoint.pt")
-    assert torch.load(ckpt, weights_only=True)["step"] < 300, "killed too late to test anything"
-    r = genbench(*command, "--results", str(killed))
-    _, err = r.communicate()
-    assert r.returncode == 0 and "resuming" in err, err
-    a, b = (torch.load(next((d / "runs").glob("*/checkpoint.pt")), weights_only=True) for d in (full, killed))
-    for key in ("model", "optimizers"):
-        flat_a, flat_b = _tensors(a[key]), _tensors(b[key])
-        assert flat_a.keys() == flat_b.keys() and all(torch.equal(flat_a[k], flat_b[k]) for k in flat_a)
+    killed_and_resumed(command, 300, tmp_path, seed=1, window=2.0, keys=("model", "optimizers"))

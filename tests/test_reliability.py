@@ -89,6 +89,29 @@ def test_sigterm_is_one_line_exit_143_and_keeps_the_checkpoint(tmp_path):
     assert torch.load(ckpt, weights_only=True)["step"] >= 20 and runs(tmp_path).empty
 
 
+def killed_and_resumed(command: list[str], steps: int, tmp_path, seed: int, window: float, keys: tuple[str, ...]):
+    """Run `command` whole, and again SIGKILLed a seeded random moment (up to `window` s) after its
+    first checkpoint, then the same command once more: it resumes, and its checkpoint's `keys`
+    equal the uninterrupted run's tensor for tensor."""
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert genbench(*command, "--results", str(full)).wait() == 0
+    p = genbench(*command, "--results", str(killed))
+    while not list((killed / "runs").glob("*/checkpoint.pt")) and p.poll() is None:
+        time.sleep(0.01)
+    time.sleep(random.Random(seed).uniform(0, window))  # seeded: a failure can be replayed
+    p.send_signal(signal.SIGKILL)
+    assert p.wait() == -signal.SIGKILL
+    (ckpt,) = (killed / "runs").glob("*/checkpoint.pt")
+    assert torch.load(ckpt, weights_only=True)["step"] < steps, "killed too late to test anything"
+    r = genbench(*command, "--results", str(killed))
+    _, err = r.communicate()
+    assert r.returncode == 0 and "resuming" in err, err
+    a, b = (torch.load(next((d / "runs").glob("*/checkpoint.pt")), weights_only=True) for d in (full, killed))
+    for key in keys:
+        flat_a, flat_b = _tensors(a[key]), _tensors(b[key])
+        assert flat_a.keys() == flat_b.keys() and all(torch.equal(flat_a[k], flat_b[k]) for k in flat_a)
+
+
 def _tensors(tree, prefix=""):
     if isinstance(tree, torch.Tensor):
         return {prefix: tree}
