@@ -52,6 +52,11 @@ def git_commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "") if head.returncode == 0 else "unknown"
 
 
+def count_params(model) -> int:
+    """The row's `params`: every network the family holds, unless it counts its own (PD: one student)."""
+    return model.num_params() if hasattr(model, "num_params") else sum(p.numel() for p in model.parameters())
+
+
 def provenance() -> dict:
     """The code behind a row: genbench's version, the git commit, torch's version."""
     return {"genbench_version": __version__, "git_commit": git_commit(), "torch_version": torch.__version__}
@@ -395,7 +400,7 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
         atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2).encode())
     hp = cfg.hparams
     row = {"run_id": run_id, "model": cfg.model, "dataset": cfg.dataset, "seed": cfg.seed,
-           "steps": hp.steps, "status": "ok", "params": sum(p.numel() for p in model.parameters())}
+           "steps": hp.steps, "status": "ok", "params": count_params(model)}
     t0 = time.perf_counter()
 
     def checkpoint(step):

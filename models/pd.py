@@ -120,6 +120,11 @@ class PD(nn.Module):
     def players(self) -> dict[str, dict]:
         return {"students": dict(lr=self.cfg.lr)}  # one Adam; only the stage's student has gradients
 
+    def num_params(self) -> int:
+        """One student's: each row samples with one, the stages are copies of one network, and the
+        frozen teacher is another run's (its own rows count it)."""
+        return sum(p.numel() for p in self.students[0].parameters())
+
     def from_teacher(self, teacher: ddpm.DDPM, x_train: torch.Tensor) -> None:
         """Take the trained DDPM's (EMA) network as the first stage's teacher."""
         self.teacher.load_state_dict(teacher.eps_net.state_dict())

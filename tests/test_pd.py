@@ -89,6 +89,8 @@ def test_one_row_per_stage_with_its_steps_and_counted_nfe(taught):
     pd = board[board["model"] == "pd"]
     assert list(pd["sampler"]) == ["distilled"] * 3 and list(pd["sample_steps"]) == [4, 2, 1]
     assert list(pd["nfe"]) == [4, 2, 1] and (pd["status"] == "ok").all() and (pd["hp_teacher"] == teacher).all()
+    # a row's params are one student's: the same network as the teacher's (not 1 teacher + 3 students)
+    assert set(pd["params"]) == set(board[board["run_id"] == teacher]["params"])
     run_dir = out / "runs" / pd.iloc[0]["run_id"]
     assert json.loads((run_dir / "config.json").read_text())["hparams"]["teacher"] == teacher
     state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
