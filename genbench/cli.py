@@ -120,6 +120,7 @@ def run(model, dataset, seed, steps, batch_size, assignments, results_dir, check
     The same command on the same results folder continues an interrupted run from its last
     checkpoint, and evaluates only the sampler settings not yet in the leaderboard.
     """
+    _loaded(model)
     if steps is not None:
         assignments["steps"] = str(steps)
     if batch_size is not None:
@@ -161,6 +162,13 @@ def run(model, dataset, seed, steps, batch_size, assignments, results_dir, check
     for row in rows:
         click.echo(summary(row))
     click.echo(f"leaderboard {results_dir / 'leaderboard.csv'}, run folder {results_dir / 'runs' / rows[0]['run_id']}")
+
+
+def _loaded(model: str) -> None:
+    """A plugin family that is installed but failed to load: one line saying why."""
+    from models import PLUGIN_ERRORS
+    if model in PLUGIN_ERRORS:
+        raise click.ClickException(PLUGIN_ERRORS[model])
 
 
 def _dataset(ctx, param, value: str) -> str:
@@ -379,6 +387,33 @@ def eval_(samples_path, dataset, name, nfe, sec_per_1k, results_dir, **options):
     click.echo(f"{name} on {row['dataset']}: " + "  ".join(f"{k} {row[k]:.4g}" for k in metrics if _present(row.get(k))))
 
 
+EMBEDDED = ("grid25", "ring8", "swissroll", "pacgan-ring", "digits", "stacked-digits")  # need no download
+
+
+@cli.command(name="check-model")
+@click.argument("name", type=click.Choice(list(MODELS)))
+@click.option("--dataset", "datasets", default="grid25,digits", show_default=True, metavar="D[,D...]",
+              callback=lambda c, p, v: _csv(c, p, v, str), help=f"Embedded datasets: {', '.join(EMBEDDED)}.")
+def check_model(name, datasets):
+    """Run the model contract's checks on a family (a plugin's too): the battery the tests run on
+    the built-in ones, three training steps per dataset; exit 1 if any check fails."""
+    bad = [d for d in datasets if d not in EMBEDDED]
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r} is not one of {', '.join(EMBEDDED)}", param_hint="'--dataset'")
+    _loaded(name)
+    from .contract import battery
+    from models import MODELS as FAMILIES
+    family = FAMILIES[name]
+    click.echo(f"checking {name} ({family.__module__}.{family.__qualname__})")
+    failed = 0
+    for data, check, error in battery(family, datasets):
+        failed += error is not None
+        click.echo(f"  {data:<15} {'FAIL' if error else 'ok  '} {check}" + (f": {error}" if error else ""))
+    if failed:
+        raise click.ClickException(f"{name} breaks the model contract: {_count(failed, 'check')} failed")
+    click.echo(f"{name} keeps the model contract")
+
+
 @cli.command(name="list")
 def list_():
     """Show the models (with their hyperparameters), datasets and metrics."""
@@ -386,7 +421,7 @@ def list_():
     from models import MODELS as FAMILIES
     click.echo("models:")
     for name, family in FAMILIES.items():
-        doc = (sys.modules[family.__module__].__doc__ or "").strip().splitlines()[0]
+        doc = (sys.modules[family.__module__].__doc__ or family.__doc__ or "(undocumented)").strip().splitlines()[0]
         click.echo(f"  {name:<8} {doc}")
         hp = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(family.Config))
         click.echo(f"           2-D:    {hp}")
@@ -394,6 +429,9 @@ def list_():
         changed = ", ".join(f"{f.name}={getattr(image, f.name)}" for f in dataclasses.fields(image)
                             if getattr(image, f.name) != f.default)
         click.echo(f"           images: {changed} (the rest as for 2-D)")
+    from models import PLUGIN_ERRORS
+    for error in PLUGIN_ERRORS.values():
+        click.echo(f"  (not loaded) {error}")
     click.echo("datasets:\n  " + ", ".join(DATASETS) + ", or PATH.npz (your own 2-D points: train, test, modes, sigma)")
     from .suites import SUITES
     click.echo("suites:\n  " + ", ".join(SUITES))

@@ -1,129 +1,62 @@
-"""The model contract (the README's "Adding a model"), checked the same way for every family in the registry."""
-import dataclasses
-
+"""The model contract (the README's "Adding a model"): genbench.contract's battery, the one
+`genbench check-model` runs, on every family in the registry, on 2-D points and on images."""
 import pytest
 import torch
 
-from genbench.data import get_dataset
-from genbench.evaluate import draw_samples
-from genbench.train import Trainer
-from models import MODELS, default_config
+from genbench.contract import CHECKS, Case, ContractError, battery
+from models import MODELS
+from models.gan import GAN
 
-DATA = {name: get_dataset(name, n_reference=10) for name in ("grid25", "digits")}
 # every family with its defaults, and the class-conditional DDPM of classifier-free guidance
 FAMILIES = {**{m: (m, {}) for m in MODELS}, "ddpm-conditional": ("ddpm", {"conditional": True})}
-CASES = [(name, data) for data in DATA for name in FAMILIES]
-
-
-def small(cfg):
-    """The family's defaults with any U-Net narrowed and any long chain cut, for CPU test speed; a
-    run of the 3 steps the tests train (a staged family: one stage each)."""
-    cuts = {"ch": 8, "T": min(getattr(cfg, "T", 0), 20), "start_steps": 8, "steps": 3}  # 3 steps: the loop's
-    return dataclasses.replace(cfg, **{k: v for k, v in cuts.items() if hasattr(cfg, k)})
-
-
-def fresh(name, data):
-    family, changes = FAMILIES[name]
-    torch.manual_seed(0)
-    cfg = dataclasses.replace(small(default_config(family, DATA[data].shape)), **changes)
-    return MODELS[family](cfg, DATA[data].shape, num_classes=DATA[data].num_classes)
-
-
-def sample(model, seed=1, n=16):
-    return model.sample(n, generator=torch.Generator().manual_seed(seed))
+CASES = [(name, data) for data in ("grid25", "digits") for name in FAMILIES]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{m}-{d}" for m, d in CASES])
-def trained(request):
-    """A model after three steps of the training loop on 2-D points or on images, and the losses it reported."""
+def case(request):
+    """A family after three steps of the training loop on 2-D points or on images."""
     name, data = request.param
-    model = fresh(name, data)
-    trainer = Trainer(model, seed=0)
-    batch = lambda i: slice(i * 32, (i + 1) * 32)  # noqa: E731
-    losses = [trainer.step(DATA[data].train[batch(i)], i, DATA[data].train_labels[batch(i)]) for i in range(3)]
-    return model, losses, request.param
+    family, changes = FAMILIES[name]
+    return Case(MODELS[family], data, changes)
 
 
-def test_losses_are_named_finite_floats(trained):
-    _, losses, _ = trained
-    for step in losses:
-        assert step and all(isinstance(v, float) and torch.isfinite(torch.tensor(v)) for v in step.values())
+@pytest.mark.parametrize("check", CHECKS, ids=[c.__name__ for c in CHECKS])
+def test_contract(case, check):
+    check(case)
 
 
-def test_sample_shape_and_dtype(trained):
-    model, _, (_, data) = trained
-    x = sample(model)
-    assert x.shape == (16, *DATA[data].shape) and x.dtype == torch.float32
-    assert torch.isfinite(x).all()
+class FrozenGenerator(GAN):
+    """A GAN whose generator never learns: its loss is detached from its weights."""
+
+    def train_step(self, x, noise, regularise=True, y=None):
+        for player, loss, logs in super().train_step(x, noise, regularise, y):
+            yield player, (loss if player == "discriminator" else loss.detach().requires_grad_()), logs
 
 
-def test_same_seed_same_samples_other_seed_other_samples(trained):
-    model, _, _ = trained
-    assert torch.equal(sample(model, seed=1), sample(model, seed=1))
-    assert not torch.equal(sample(model, seed=1), sample(model, seed=2))
+class HiddenCounter(GAN):
+    """A GAN that keeps state outside its state_dict: resuming cannot reproduce it."""
+
+    def train_step(self, x, noise, regularise=True, y=None):
+        self.calls = getattr(self, "calls", 0) + 1
+        with torch.no_grad():
+            self.generator[0].weight.mul_(1 + 1e-3 * self.calls)
+        yield from super().train_step(x, noise, regularise, y)
 
 
-def test_state_dict_round_trip(trained):
-    model, _, case = trained
-    copy = fresh(*case)
-    assert not torch.equal(sample(copy), sample(model))
-    copy.load_state_dict(model.state_dict())
-    assert torch.equal(sample(copy), sample(model))
+@pytest.mark.parametrize("family, failing", [(FrozenGenerator, "every_player_learns"),
+                                             (HiddenCounter, "resume_is_bit_identical")])
+def test_the_battery_catches_a_broken_family(family, failing):
+    results = {name: error for _, name, error in battery(family, datasets=("grid25",))}
+    assert results[failing], results  # (a frozen generator fails more: its samples never change)
 
 
-def test_unknown_sampler_is_a_value_error(trained):
-    model, _, _ = trained
-    with pytest.raises(ValueError, match="samplers are"):
-        type(model).resolve(model.cfg, sampler="no-such-sampler")
-
-
-def test_counted_nfe_equals_declared(trained):
-    model, _, _ = trained
-    family = type(model)
-    for sampler in family.SAMPLERS:  # every sampler the family declares, the first being its default
-        setting = family.resolve(model.cfg, sampler)
-        _, counted, _ = draw_samples(model, n=20, batch=8, seed=0, setting=setting)
-        assert counted == setting.nfe
-    assert family.resolve(model.cfg) == family.resolve(model.cfg, family.SAMPLERS[0])
-
-
-@pytest.mark.parametrize("name, data", CASES)
-def test_train_step_updates_every_player(name, data):
-    """Every network of the family (G and D of a GAN, encoder and decoder of a VAE) learns in one
-    step of the loop, and the players are all its trainable networks: a generator that never
-    updates must not pass because its discriminator did."""
-    model = fresh(name, data)
-    players = {n: getattr(model, n) for n in model.players()}
-    trainable = {n for n, m in model.named_children() if any(p.requires_grad for p in m.parameters())}
-    assert set(players) == trainable and set(model.SAMPLING_NETS) <= trainable
-    before = {n: [p.detach().clone() for p in m.parameters()] for n, m in players.items()}
-    Trainer(model, seed=0).step(DATA[data].train[:32], 0, DATA[data].train_labels[:32])
-    for n, m in players.items():
-        assert any(not torch.equal(b, p) for b, p in zip(before[n], m.parameters())), f"{name}: {n} did not change"
-
-
-@pytest.mark.parametrize("name", list(MODELS))
-def test_the_ema_averages_the_sampling_networks_only_and_samples_with_them(name):
-    model = fresh(name, "grid25")
-    model.cfg = dataclasses.replace(model.cfg, ema=0.5)
-    trainer = Trainer(model, seed=0)
-    assert set(trainer.ema) == set(model.SAMPLING_NETS)  # no EMA of a discriminator or an encoder
-    for i in range(3):
-        trainer.step(DATA["grid25"].train[:32], i)
-    raw = sample(model)
-    averaged = trainer.sampling_model()
-    assert all(getattr(averaged, n) is trainer.ema[n] for n in model.SAMPLING_NETS)
-    assert not torch.equal(sample(averaged), raw)
-
-
-def test_sampling_restores_the_mode_it_found():
-    model = fresh("gan", "digits")  # batch norm: eval and train modes sample differently
-    model.train()
-    sample(model)
-    assert model.training and all(m.training for m in model.modules())
-    model.eval()
-    sample(model)
-    assert not any(m.training for m in model.modules())
+def test_a_family_that_cannot_train_fails_once_per_dataset():
+    class Broken(GAN):
+        def train_step(self, x, noise, regularise=True, y=None):
+            raise RuntimeError("boom\nsecond line")
+            yield
+    assert list(battery(Broken, datasets=("grid25",))) == [("grid25", "builds_and_trains", "RuntimeError: boom")]
+    assert issubclass(ContractError, AssertionError)  # pytest shows a failed check as an assertion
 
 
 def test_ema_update_averages_parameters_and_copies_buffers():
