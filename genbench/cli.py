@@ -98,6 +98,11 @@ def cli():
 @click.option("--download", is_flag=True, help="Allow downloading the dataset and the FID Inception weights.")
 @click.option("--inception-weights", type=click.Path(), help="pt_inception-2015-12-05-6726825d.pth for FID "
               "[default: $GENBENCH_INCEPTION_WEIGHTS or the torch hub cache]; without it FID is skipped.")
+@click.option("--fid-ref", type=click.Path(dir_okay=False), metavar="FILE.npz",
+              help="Images: FID against these statistics (pytorch-fid's --save-stats file, e.g. from `genbench stats`).")
+@click.option("--fid-protocol", default="genbench", show_default=True, type=click.Choice(["genbench", "paper"]),
+              help="Images: FID of as many samples as --n-eval against the held-out reference, or the papers' "
+                   "50,000 samples against the training set.")
 @click.option("--results", "results_dir", default="results", show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
 @click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cpu or cuda (under torchrun: "
@@ -358,6 +363,7 @@ def sample(run_dir, n, out, seed, sampler, sample_steps, eta, guidance):
 @click.option("--data-root", type=click.Path(file_okay=False), help="As for `run`.")
 @click.option("--download", is_flag=True, help="As for `run`.")
 @click.option("--inception-weights", type=click.Path(), help="As for `run`.")
+@click.option("--fid-ref", type=click.Path(dir_okay=False), metavar="FILE.npz", help="As for `run`.")
 @click.option("--results", "results_dir", default="results", show_default=True,
               type=click.Path(file_okay=False, path_type=Path))
 @click.option("--device", default="cpu", show_default=True)
@@ -385,6 +391,36 @@ def eval_(samples_path, dataset, name, nfe, sec_per_1k, results_dir, **options):
         return
     metrics = ["fid", "fd_domain", "fd", "precision", "recall", "density", "coverage", "modes", "hq", "kl"]
     click.echo(f"{name} on {row['dataset']}: " + "  ".join(f"{k} {row[k]:.4g}" for k in metrics if _present(row.get(k))))
+
+
+@cli.command()
+@click.option("--dataset", required=True, callback=lambda c, p, v: _dataset(c, p, v), help="An image dataset.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.npz")
+@click.option("--split", default="train", show_default=True, type=click.Choice(["train", "reference"]),
+              help="The training images (the papers' FID reference) or genbench's held-out reference set.")
+@click.option("--n", type=click.IntRange(min=2), help="The first N images of the split [default: all].")
+@click.option("--image-size", type=click.IntRange(min=8), help="As for `run`.")
+@click.option("--data-root", type=click.Path(file_okay=False), help="As for `run`.")
+@click.option("--download", is_flag=True, help="As for `run`.")
+@click.option("--inception-weights", type=click.Path(), help="As for `run` (required: there is nothing to do without it).")
+@click.option("--device", default="cpu", show_default=True)
+def stats(dataset, out, split, n, **options):
+    """Write FID reference statistics (mu, sigma) of a dataset's images exactly as `python -m
+    pytorch_fid --save-stats` writes them for the same images; `run --fid-ref` reads such files."""
+    if out.suffix != ".npz":
+        raise click.BadParameter(f"{out.name}: the statistics file must end in .npz", param_hint="'--out'")
+    from .data.vision import DataError
+    from .external import eval_config
+    from .runner import RunError, write_fid_stats
+    try:
+        cfg = eval_config(dataset, n_eval=10**9 if split == "reference" else None, **options)
+    except ValueError as e:
+        raise click.UsageError(first_line(e)) from None
+    try:
+        count = write_fid_stats(cfg, split, n, out, log=lambda m: click.echo(m, err=True))
+    except (OSError, RunError, DataError) as e:
+        raise click.ClickException(first_line(e)) from None
+    click.echo(f"FID statistics of {count} {split} images of {cfg.dataset} written to {out}")
 
 
 EMBEDDED = ("grid25", "ring8", "swissroll", "pacgan-ring", "digits", "stacked-digits")  # need no download

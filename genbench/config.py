@@ -14,7 +14,9 @@ from models import MODELS, default_config
 
 
 NOT_HASHED = ("seed", "device", "data_root", "download", "inception_weights", "samplers", "sample_steps", "eta", "guidance",
-              "dataset_file", "compile", "threads")
+              "dataset_file", "compile", "threads", "fid_ref_file")
+# hashed only when set away from these defaults, so run ids from before they existed stay the same
+HASHED_WHEN_SET = {"fid_protocol": "genbench", "fid_ref": None}
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,12 @@ class RunConfig:
     download: bool = False          # allow downloading datasets and the FID weights
     inception_weights: str | None = None  # the FID weights file; None = $GENBENCH_INCEPTION_WEIGHTS or hub cache
     dataset_file: str | None = None # a user's .npz; `dataset` is then its content's name (files.file_dataset_name)
+    # images: what FID compares with (genbench.features): "genbench" (the held-out reference set, as
+    # many samples) or "paper" (50,000 samples against the training set); or a pytorch-fid statistics
+    # file, named in fid_ref by its name and content hash (hashed), found at fid_ref_file (not hashed)
+    fid_protocol: str = "genbench"
+    fid_ref: str | None = None
+    fid_ref_file: str | None = None
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "hparams": dataclasses.asdict(self.hparams)}
@@ -56,7 +64,8 @@ class RunConfig:
     def config_hash(self) -> str:
         """Hash of what defines the trained model: everything except the seed, the device, paths
         and the sampler settings it is evaluated under."""
-        d = {k: v for k, v in self.to_dict().items() if k not in NOT_HASHED}
+        d = {k: v for k, v in self.to_dict().items()
+             if k not in NOT_HASHED and not (k in HASHED_WHEN_SET and v == HASHED_WHEN_SET[k])}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -107,9 +116,23 @@ def resolve_dataset(dataset: str, image_size: int | None, paths: dict) -> tuple[
     return dataset, shape
 
 
+def fid_options(shape, protocol: str, ref_file: str | None) -> dict:
+    """The RunConfig's FID fields for --fid-protocol and --fid-ref (read and checked now, so a bad
+    file writes nothing); ValueError where they do not apply."""
+    from .features import FID_PROTOCOLS, read_fid_ref
+    if protocol not in FID_PROTOCOLS:
+        raise ValueError(f"--fid-protocol must be one of {', '.join(FID_PROTOCOLS)}, got {protocol!r}")
+    if len(shape) != 3 and (protocol != "genbench" or ref_file):
+        raise ValueError("--fid-protocol and --fid-ref apply to image datasets (FID reads Inception features)")
+    if not ref_file:
+        return {"fid_protocol": protocol}
+    return {"fid_protocol": protocol, "fid_ref": read_fid_ref(ref_file)[0], "fid_ref_file": str(Path(ref_file).resolve())}
+
+
 def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments: dict | None = None,
                 n_eval=None, sample_batch=None, samplers=None, sample_steps=None, eta=0.0, guidance=None, image_size=None,
-                device="cpu", standardise=True, precision="fp32", compile=False, threads=None, **paths) -> RunConfig:
+                device="cpu", standardise=True, precision="fp32", compile=False, threads=None, fid_protocol="genbench",
+                fid_ref=None, **paths) -> RunConfig:
     """A validated RunConfig: the family's defaults for the data's kind with `assignments`
     (name -> text) applied, every sampler setting checked. Bad values raise ValueError."""
     dataset, shape = resolve_dataset(dataset, image_size, paths)
@@ -130,10 +153,11 @@ def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments:
         raise ValueError(f"--device {device}: no MPS device is available here")
     if precision not in PRECISIONS:
         raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    fid = fid_options(shape, fid_protocol, fid_ref)
     cfg = RunConfig(model, dataset, seed, hparams, n_eval=n_eval or default_n(dataset),
                     sample_batch=sample_batch or (100 if len(shape) == 3 else 1000), samplers=samplers,
                     sample_steps=sample_steps, eta=eta, guidance=guidance, image_size=image_size, device=device,
-                    standardise=standardise, precision=precision, compile=compile, threads=threads, **paths)
+                    standardise=standardise, precision=precision, compile=compile, threads=threads, **fid, **paths)
     settings(cfg)  # checks every sampler setting before any work
     return cfg
 

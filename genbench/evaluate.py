@@ -67,12 +67,15 @@ def sample_metrics(samples: torch.Tensor, data, features=None) -> dict:
 
 
 def image_metrics(x: torch.Tensor, data, features) -> dict:
-    """FD-domain, PRDC and class modes in the domain classifier's space; FID when Inception is there."""
+    """FD-domain, PRDC and class modes in the domain classifier's space; FID when Inception is there.
+    Under the paper protocol x holds more samples than the reference: FID, KID and IS read all of
+    them, the domain metrics the first as many as the reference has."""
+    x_inception, x = x, x[:len(features.reference)]
     f = features.domain.features(x)
     out = {"fd_domain": frechet_distance_samples(f, features.reference), "kid_domain": kid(f, features.reference)[0],
            **prdc(features.reference, f), **class_modes(features.domain.classes(x), data.num_classes)}
     if features.inception is not None:
-        g = features.inception(x)
+        g = features.inception(x_inception)
         out["fid"] = frechet_distance(*gaussian_stats(g), *features.inception_stats)
         out["kid"], out["kid_std"] = kid(g, features.inception_reference)
         out["is"], out["is_std"] = inception_score(features.inception.logits(g))
@@ -81,13 +84,14 @@ def image_metrics(x: torch.Tensor, data, features) -> dict:
 
 def evaluate(model, data, batch: int, seed: int, setting=None, repeats: int = 5,
              features=None) -> tuple[dict, torch.Tensor]:
-    """Quality, coverage and speed of `model` on `data` (as many samples as reference points) under
-    one sampler setting; returns (metrics, samples in data space).
+    """Quality, coverage and speed of `model` on `data` (as many samples as reference points, or the
+    FID protocol's number) under one sampler setting; returns (metrics, samples in data space).
 
     Speed is timed on the evaluation pass itself: the median wall time of its full-size batches
     after the first (the warm-up), the same calls a user makes; when n / batch leaves fewer than
     `repeats` of them, further calls at `batch` are timed until there are `repeats`."""
-    samples, nfe, seconds = draw_samples(model, len(data.reference), batch, seed, setting)
+    n = getattr(features, "fid_samples", None) or len(data.reference)  # the paper's FID protocol: 50,000
+    samples, nfe, seconds = draw_samples(model, max(n, len(data.reference)), batch, seed, setting)
     seconds = seconds[1:]
     device = next(model.parameters()).device
     if len(seconds) < repeats:

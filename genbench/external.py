@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import RunConfig, resolve_dataset
+from .config import RunConfig, fid_options, resolve_dataset
 from .data import default_n
 from .evaluate import sample_metrics
 from .results import append_row, read_rows
@@ -130,7 +130,7 @@ def evaluate_external(cfg: RunConfig, samples_path: Path, name: str, results_dir
     x, how = to_data_space(read_samples(samples_path), dataset_shape(cfg.dataset, cfg.image_size))
     cfg = dataclasses.replace(cfg, n_eval=min(cfg.n_eval or default_n(cfg.dataset), len(x)))
     digest = content_hash(samples_path, {"dataset": cfg.dataset, "n": cfg.n_eval, "image_size": cfg.image_size,
-                                         "data_seed": cfg.data_seed})
+                                         "data_seed": cfg.data_seed, **({"fid_ref": cfg.fid_ref} if cfg.fid_ref else {})})
     run_id = f"external-{name}-{cfg.dataset}-{digest}"
     if any(r["run_id"] == run_id for r in read_rows(results_dir)[1]):
         log(f"{run_id} is already in the leaderboard; use another --results folder to score it again")
@@ -150,9 +150,10 @@ def evaluate_external(cfg: RunConfig, samples_path: Path, name: str, results_dir
     return row
 
 
-def eval_config(dataset: str, n_eval=None, image_size=None, device="cpu", **paths) -> RunConfig:
+def eval_config(dataset: str, n_eval=None, image_size=None, device="cpu", fid_ref=None, **paths) -> RunConfig:
     """The RunConfig of an evaluation without a model: dataset (a name or a user's .npz), sample
-    count, image size (None: the dataset's own, as for a run, so both share the floor row) and paths.
-    Bad values raise ValueError."""
-    dataset, _ = resolve_dataset(dataset, image_size, paths)
-    return RunConfig("external", dataset, n_eval=n_eval, image_size=image_size, device=device, **paths)
+    count, image size (None: the dataset's own, as for a run, so both share the floor row), FID's
+    statistics file and paths. Bad values raise ValueError."""
+    dataset, shape = resolve_dataset(dataset, image_size, paths)
+    return RunConfig("external", dataset, n_eval=n_eval, image_size=image_size, device=device,
+                     **fid_options(shape, "genbench", fid_ref), **paths)

@@ -332,27 +332,68 @@ def load_data(cfg: RunConfig):
 
 def image_features(cfg: RunConfig, data, log=print, progress=True):
     """The domain classifier (trained and cached on first use) and, when its weights are on disk,
-    pytorch-fid's Inception, with the reference set's features; None for 2-D data."""
+    pytorch-fid's Inception, with the reference set's features and FID's reference statistics
+    (`cfg.fid_protocol`, `cfg.fid_ref`); None for 2-D data."""
     if not data.is_image:
         return None
-    from .features import domain_extractor, prepare
-    from .features.inception import InceptionFeatures, InceptionUnavailable, WeightsRejected, download_weights, find_weights
+    from .features import FidRefError, domain_extractor, prepare, read_fid_ref
     domain = domain_extractor(data, cfg.image_size, cfg.data_seed, cfg.data_root, cfg.download, log, progress)
+    asked = cfg.fid_ref is not None or cfg.fid_protocol != "genbench"  # FID asked for by name: no silent skip
+    inception = inception_extractor(cfg, None if asked else log)
+    if inception is None:
+        return prepare(data, cfg.data_seed, domain)
+    ref = None
+    if cfg.fid_ref_file:
+        try:
+            ref = read_fid_ref(cfg.fid_ref_file)
+        except FidRefError as e:
+            raise RunError(str(e)) from None
+        if ref[0] != cfg.fid_ref:
+            raise RunError(f"--fid-ref {cfg.fid_ref_file} is now {ref[0]}, not the {cfg.fid_ref} this run was started with")
+    return prepare(data, cfg.data_seed, domain, inception, cfg.fid_protocol, ref)
+
+
+def inception_extractor(cfg, skipped=None):
+    """pytorch-fid's Inception from its weights file (`--inception-weights`, the environment or the
+    hub cache; downloaded with `--download`). Without the file: None after `skipped(message)`, or,
+    with no `skipped`, a RunError; a wrong file is never swapped for another."""
+    from .features.inception import InceptionFeatures, InceptionUnavailable, WeightsRejected, download_weights, find_weights
     try:
         try:
             weights = find_weights(cfg.inception_weights)
         except InceptionUnavailable as e:
             if not cfg.download:
-                log(f"FID skipped: {e}")
-                return prepare(data, cfg.data_seed, domain)
+                if skipped is None:
+                    raise
+                skipped(f"FID skipped: {e}")
+                return None
             weights = download_weights()
-    except (InceptionUnavailable, WeightsRejected) as e:  # a wrong file is never swapped for another
+    except (InceptionUnavailable, WeightsRejected) as e:
         raise RunError(str(e)) from None
-    return prepare(data, cfg.data_seed, domain, InceptionFeatures(weights, cfg.device))
+    return InceptionFeatures(weights, cfg.device)
+
+
+def write_fid_stats(cfg, split: str, n: int | None, out: Path, log=print) -> int:
+    """pytorch-fid's statistics of the first n (None: all) images of a split of cfg's dataset,
+    written to `out`; returns how many images they are of."""
+    from .data.images import quantize
+    from .features import pytorch_fid_stats, write_fid_stats as write
+    data = load_data(cfg)
+    if not data.is_image:
+        raise RunError(f"{cfg.dataset} is not an image dataset: FID statistics are of Inception features of images")
+    images = quantize((data.train if split == "train" else data.reference)[:n])
+    inception = inception_extractor(cfg)
+    log(f"Inception features of {len(images)} {split} images of {cfg.dataset} ...")
+    write(out, *pytorch_fid_stats(inception(images)))
+    return len(images)
 
 
 def extractor_columns(data, features) -> dict:
+    fid = getattr(features, "inception", None) is not None
     return {"feature_extractor": features.name if features else "identity", "n_samples": len(data.reference),
+            "fid_ref": features.fid_ref if fid else None,
+            "fid_protocol": ("paper" if features.fid_samples else "genbench") if fid else None,
+            "fid_samples": (features.fid_samples or len(data.reference)) if fid else None,
             "image_size": data.shape[-1] if data.is_image else None,
             "domain_accuracy": features.domain.accuracy if features else None}
 
@@ -363,7 +404,10 @@ def real_floor(cfg: RunConfig, data, features, results_dir: Path, log=print) -> 
     (Training images, because the held-out images are the reference; the domain classifier has
     seen them, which it would also have for a model that learned the data perfectly.)"""
     cols = extractor_columns(data, features)
-    key = json.dumps([cfg.dataset, cfg.data_seed, cols["image_size"], cols["n_samples"], cols["feature_extractor"]])
+    key = [cfg.dataset, cfg.data_seed, cols["image_size"], cols["n_samples"], cols["feature_extractor"]]
+    if cols["fid_ref"] is not None and (cfg.fid_ref or cfg.fid_protocol != "genbench"):
+        key += [cols["fid_protocol"], cols["fid_ref"]]  # another FID reference: another floor (older ids unchanged)
+    key = json.dumps(key)
     run_id = f"real-{cfg.dataset}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     if any(r["run_id"] == run_id for r in read_rows(results_dir)[1]):
         return
