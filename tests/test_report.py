@@ -1,5 +1,8 @@
 """Reports: aggregates against a hand-made leaderboard, and every file from a real tiny leaderboard."""
 import math
+import re
+import shutil
+import subprocess
 
 import matplotlib.pyplot as plt
 import pytest
@@ -116,3 +119,31 @@ def test_a_leaderboard_saved_with_a_bom_still_loads(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     append_row(tmp_path, row("gan", 0, 2.0, T=""))
     assert list(load_leaderboard(tmp_path)["run_id"]) == ["vae-T-s0-10", "gan-T-s0-10"]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium here")
+def test_the_page_renders_and_sorts_in_headless_chromium(tmp_path):
+    """index.html in a real browser: a screenshot that is not blank, and a click on "Params" sorts
+    the rows by the number the cell shows with its k/M suffix (76.8k < 154k < 1.54M), again reversed."""
+    for model, params in [("ddpm", 1.54e6), ("vae", 76_800), ("gan", 154_000)]:
+        append_row(tmp_path, row(model, 0, 1.0, T="", params=params, precision=0.5))
+    r = CliRunner().invoke(cli, ["report", "--results", str(tmp_path), "--out", str(tmp_path / "rep")])
+    assert r.exit_code == 0, r.output + r.stderr
+    page = (tmp_path / "rep" / "index.html").read_text()
+    clicks = """<script>
+      const t = document.querySelector('table'), head = [...t.tHead.rows[0].cells].find(c => c.innerText === 'Params');
+      const order = () => [...t.tBodies[0].rows].map(r => r.cells[0].innerText).join(',');
+      head.click(); const up = order(); head.click();
+      document.body.insertAdjacentHTML('beforeend', `<pre id="result">${up};${order()}</pre>`);
+    </script></body>"""
+    (tmp_path / "rep" / "clicked.html").write_text(page.replace("</body>", clicks))
+    browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=3000"]
+    dom = subprocess.run([*browser, "--dump-dom", (tmp_path / "rep" / "clicked.html").as_uri()], capture_output=True,
+                         text=True, timeout=120).stdout
+    # the last match: the first is the script's own source
+    assert re.findall(r'<pre id="result">([^<]*)</pre>', dom)[-1] == "vae,gan,ddpm;ddpm,gan,vae", dom[-500:]
+    shot = tmp_path / "page.png"
+    subprocess.run([*browser, f"--screenshot={shot}", "--window-size=1200,900", (tmp_path / "rep" / "index.html").as_uri()],
+                   capture_output=True, timeout=120)
+    pixels = plt.imread(shot)
+    assert pixels.shape[:2] == (900, 1200) and len({tuple(p) for p in pixels[::10, ::10].reshape(-1, pixels.shape[2])}) > 2
