@@ -413,6 +413,8 @@ def real_floor(cfg: RunConfig, data, features, results_dir: Path, log=print) -> 
         return
     g = torch.Generator().manual_seed(cfg.data_seed)
     real = data.train[torch.randperm(len(data.train), generator=g)[:len(data.reference)]]
+    if cols["fid_samples"] is not None:  # FID of these real images, also under the paper protocol
+        cols["fid_samples"] = len(real)
     row = {"run_id": run_id, "model": "real", "dataset": cfg.dataset, "seed": cfg.data_seed, "status": "ok",
            **sample_metrics(real, data, features), **cols, "config_hash": run_id.rsplit("-", 1)[1],
            **provenance(), "device": "cpu", "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}

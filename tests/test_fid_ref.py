@@ -110,7 +110,7 @@ def test_the_paper_protocol_reads_more_samples_against_the_training_set(stub, tm
     board = load_leaderboard(tmp_path)
     gan = board[board["model"] == "gan"].set_index("fid_protocol")
     real = board[board["model"] == "real"].set_index("fid_protocol")
-    assert len(real) == 2  # a floor per FID reference
+    assert len(real) == 2 and (real["fid_samples"] == 40).all()  # a floor per FID reference, of 40 real images
     assert gan.loc["paper", "fid_samples"] == 60 and gan.loc["genbench", "fid_samples"] == 40
     assert gan.loc["paper", "fid_ref"] == f"digits-train-s8-d0-n{len(get_dataset('digits').train)}"
     assert gan.loc["paper", "fid"] != gan.loc["genbench", "fid"]
