@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from . import first_line
 from .data import dataset_classes, dataset_shape, default_n, files
 from .names import PRECISIONS  # noqa: F401 -- re-exported
 from models import MODELS, default_config
@@ -139,6 +140,11 @@ def make_config(model: str, dataset: str = "grid25", seed: int = 0, assignments:
     hparams = override(default_config(model, shape), assignments or {})
     if getattr(hparams, "conditional", False) and dataset_classes(dataset) is None:
         raise ValueError(f"{dataset} has no classes to condition on (mixtures' modes, digits and stacked codes do)")
+    try:  # the family's own checks against the data's shape (a VAE's factor, ...): built on the meta device, no memory
+        with torch.device("meta"):
+            MODELS[model](hparams, shape, num_classes=dataset_classes(dataset))
+    except ValueError as e:
+        raise ValueError(f"{model} on {dataset}: {first_line(e)}") from None
     if eta and "ddim" not in (samplers or ()):
         raise ValueError("--eta applies to --sampler ddim")
     try:

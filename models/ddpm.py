@@ -100,6 +100,7 @@ class DDPM(nn.Module):
         self.eps_net = make_net(cfg, self.data_shape, self.num_classes)
         self.register_buffer("betas", make_betas(cfg))
         self.register_buffer("alpha_bar", alpha_bars(self.betas))
+        self.bounded = is_image(data_shape)  # images live in [−1, 1] (x̂_0 is clipped there); points do not
 
     def players(self) -> dict[str, dict]:
         """Each player (a child network) and its Adam settings; the training loop builds the optimisers."""
@@ -160,5 +161,5 @@ class DDPM(nn.Module):
         if setting.sampler == "ddim":
             return ddim_sample(eps, x_T, self.betas, setting.steps, setting.eta, generator, on_step)
         # images live in [−1, 1]: clip x̂_0 as Ho et al.'s code does; 2-D data has no bounds
-        return ddpm_sample(eps, x_T, self.betas, setting.steps, generator, clip_x0=is_image(self.data_shape),
+        return ddpm_sample(eps, x_T, self.betas, setting.steps, generator, clip_x0=self.bounded,
                            on_step=on_step)

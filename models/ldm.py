@@ -9,10 +9,11 @@ training samples rather than one batch, so all data-parallel ranks agree). Sampl
 x = D(σ z_0), the decoder mean, so NFE = the sampler's steps + 1 decoder call, and the timing
 covers both. Class-conditional and guided as DDPM (`--set conditional=true`, `--guidance`).
 
-Departure: genbench's VAE has a flat latent vector (images: a DCGAN-shaped conv encoder to
-`ae_latent` numbers), not the paper's spatial latent with a downsampling factor f, so the
-ε-network is DDPM's residual MLP on that vector rather than a U-Net. On 2-D data the latent is as
-large as the data, so latent diffusion saves nothing there; it runs, for the contract's sake.
+The latent is the autoencoder's: a flat vector of `ae_latent` numbers (genbench's default VAE, a
+DCGAN-shaped conv encoder), diffused by DDPM's residual MLP; or, from a VAE run with `factor` f,
+the paper's spatial latent, `ae_latent` channels at side/f, diffused by DDPM's U-Net. Departure:
+the default is the flat latent (measured first; see the README for both). On 2-D data the latent
+is as large as the data, so latent diffusion saves nothing there; it runs, for the contract's sake.
 The reverse chain lives in latent space, so the report's trajectory figure does not show it.
 """
 import dataclasses
@@ -24,7 +25,7 @@ from . import ddpm, vae
 from .family import adopt, sampling
 
 # the autoencoder's fields, as this config names them (the DDPM's own `hidden` and `ch` are taken)
-AE_FIELDS = {"latent": "ae_latent", "hidden": "ae_hidden", "depth": "ae_depth", "ch": "ae_ch"}
+AE_FIELDS = {"latent": "ae_latent", "hidden": "ae_hidden", "depth": "ae_depth", "ch": "ae_ch", "factor": "ae_factor"}
 SCALE_SAMPLES = 2048
 
 
@@ -36,13 +37,16 @@ class Config(ddpm.Config):
     ae_hidden: int = 256
     ae_depth: int = 3
     ae_ch: int = 32
+    ae_factor: int = 0              # 0: a flat latent (the residual MLP diffuses it); f: a spatial latent (a U-Net)
 
 
 # a nearly deterministic autoencoder (the paper's KL weight is ~1e-6 beside perceptual and GAN
 # losses; beside this VAE's Gaussian likelihood in nats a weight of 0.01 keeps the latent near N(0, I))
 DEFAULT_AUTOENCODER = {"kl_weight": 0.01}
+# a spatial latent is diffused by the U-Net of pixel DDPM's image recipe (ch, res_blocks)
 IMAGE_CONFIG = dataclasses.replace(Config(), ae_latent=vae.IMAGE_CONFIG.latent, ae_ch=vae.IMAGE_CONFIG.ch,
-                                   batch_size=256, steps=4000, ema=0.999, lr=1e-3)
+                                   batch_size=256, steps=4000, ema=0.999, lr=1e-3, ch=ddpm.IMAGE_CONFIG.ch,
+                                   res_blocks=ddpm.IMAGE_CONFIG.res_blocks)
 
 
 def autoencoder_config(cfg: Config) -> vae.Config:
@@ -55,9 +59,10 @@ class LDM(ddpm.DDPM):
     TEACHER, TEACHER_FIELD = "vae", "autoencoder"   # the run this family builds on (`genbench.runner.link_teacher`)
 
     def __init__(self, cfg: Config, data_shape, num_classes=None):
-        super().__init__(cfg, (cfg.ae_latent,), num_classes)   # the DDPM, on latent vectors
-        self.image_shape = tuple(data_shape)
         autoencoder = vae.VAE(autoencoder_config(cfg), data_shape)
+        super().__init__(cfg, autoencoder.latent_shape, num_classes)   # the DDPM, on latent vectors or maps
+        self.image_shape = tuple(data_shape)
+        self.bounded = False  # latents have unit spread, not the images' [−1, 1]: x̂_0 is not clipped
         self.encoder = autoencoder.encoder.requires_grad_(False)
         self.decoder = autoencoder.decoder.requires_grad_(False)
         self.register_buffer("scale", torch.ones(()))  # 1/σ of the training latents, set by `from_teacher`

@@ -357,6 +357,25 @@ def dcgan_generator(nz: int, shape, ch: int = 64, batch_norm: bool = True, out_a
     return nn.Sequential(*layers, *([out_act()] if out_act else []))
 
 
+def spatial_encoder(shape, c_out: int, ch: int, factor: int) -> nn.Sequential:
+    """The encoder of a spatial latent (latent diffusion's first stage, Rombach et al. 2022 §3):
+    (C, H, W) -> (c_out, H/f, W/f) by log2(f) stride-2 convolutions doubling the channels, SiLU."""
+    chans = [ch * 2 ** i for i in range(factor.bit_length())]
+    layers = [nn.Conv2d(shape[0], ch, 3, padding=1), nn.SiLU()]
+    for a, b in zip(chans, chans[1:]):
+        layers += [nn.Conv2d(a, b, 4, stride=2, padding=1), nn.SiLU(), nn.Conv2d(b, b, 3, padding=1), nn.SiLU()]
+    return nn.Sequential(*layers, nn.Conv2d(chans[-1], c_out, 3, padding=1))
+
+
+def spatial_decoder(c_in: int, shape, ch: int, factor: int) -> nn.Sequential:
+    """The mirror of `spatial_encoder`: (c_in, H/f, W/f) -> (C, H, W), no output activation."""
+    chans = [ch * 2 ** i for i in range(factor.bit_length())][::-1]
+    layers = [nn.Conv2d(c_in, chans[0], 3, padding=1), nn.SiLU()]
+    for a, b in zip(chans, chans[1:]):
+        layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), nn.SiLU(), nn.Conv2d(b, b, 3, padding=1), nn.SiLU()]
+    return nn.Sequential(*layers, nn.Conv2d(chans[-1], shape[0], 3, padding=1))
+
+
 def conv_encoder(shape, d_out: int, ch: int = 64, batch_norm: bool = True) -> nn.Sequential:
     """DCGAN's discriminator body: stride-2 convolutions doubling the channels, LeakyReLU(0.2),
     BN after all but the first, then a linear map to d_out (1 for a GAN's logit)."""

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .family import check_ranges, one_step, sampling
-from .nets import conv_encoder, dcgan_generator, is_image, mlp
+from .nets import conv_encoder, dcgan_generator, is_image, mlp, spatial_decoder, spatial_encoder
 from .recipe import Recipe
 
 
@@ -24,6 +24,8 @@ class Config(Recipe):               # the standard recipe keeps no EMA (Recipe.e
     hidden: int = 256                 # 2-D: MLP width and depth
     depth: int = 3
     ch: int = 32                      # images: base channels of the conv encoder/decoder
+    factor: int = 0                   # images: 0 = a flat latent of `latent` numbers; f = 1, 2, 4, ...: a
+                                      # spatial latent of `latent` channels at side/f (latent diffusion's)
     kl_weight: float = 1.0            # β on the KL term: 1 is the ELBO; small (β-VAE) makes the nearly
                                       # deterministic autoencoder latent diffusion's first stage uses
     lr: float = 1e-3
@@ -32,7 +34,9 @@ class Config(Recipe):               # the standard recipe keeps no EMA (Recipe.e
 
     def __post_init__(self):
         super().__post_init__()
-        check_ranges(self, positive=("latent", "hidden", "depth", "ch", "lr", "kl_weight"))
+        check_ranges(self, positive=("latent", "hidden", "depth", "ch", "lr", "kl_weight"), non_negative=("factor",))
+        if self.factor & (self.factor - 1):
+            raise ValueError(f"factor must be 0 (a flat latent) or a power of two, got {self.factor}")
 
 
 # images: a 16-d latent (2 cannot hold a digit) and a batch size and rate usual for conv VAEs
@@ -48,7 +52,14 @@ class VAE(nn.Module):
         super().__init__()
         self.cfg, self.data_shape = cfg, tuple(data_shape)
         d = prod(self.data_shape)
-        if is_image(data_shape):
+        self.latent_shape = (cfg.latent,)
+        if cfg.factor and not (is_image(data_shape) and data_shape[-1] % cfg.factor == 0):
+            raise ValueError(f"factor {cfg.factor} needs images whose side it divides; the data are {self.data_shape}")
+        if cfg.factor:  # (latent, H/f, W/f): the encoder's 2·latent channels are μ and log σ² per position
+            self.latent_shape = (cfg.latent, data_shape[-2] // cfg.factor, data_shape[-1] // cfg.factor)
+            self.encoder = spatial_encoder(data_shape, 2 * cfg.latent, cfg.ch, cfg.factor)
+            mean = spatial_decoder(cfg.latent, data_shape, cfg.ch, cfg.factor)
+        elif is_image(data_shape):
             self.encoder = conv_encoder(data_shape, 2 * cfg.latent, cfg.ch, batch_norm=False)
             mean = dcgan_generator(cfg.latent, data_shape, cfg.ch, batch_norm=False, out_act=None)
         else:
@@ -68,12 +79,12 @@ class VAE(nn.Module):
         x_hat, log_sigma = self.decoder(z).flatten(1), self.decoder.log_sigma
         nll = 0.5 * (((x.flatten(1) - x_hat) / log_sigma.exp()).square()
                      + 2 * log_sigma + math.log(2 * math.pi)).sum(1)
-        kl = 0.5 * (mu.square() + log_var.exp() - 1 - log_var).sum(1)
+        kl = 0.5 * (mu.square() + log_var.exp() - 1 - log_var).flatten(1).sum(1)
         return nll.mean(), kl.mean()
 
     def train_step(self, x, noise, regularise=True, y=None):
         """One step on −ELBO (NLL + β·KL) for encoder and decoder together."""
-        nll, kl = self.negative_elbo(x, noise.randn(x.shape[0], self.cfg.latent))
+        nll, kl = self.negative_elbo(x, noise.randn(x.shape[0], *self.latent_shape))
         loss = nll + self.cfg.kl_weight * kl
         yield ("encoder", "decoder"), loss, {"loss": loss, "nll": nll, "kl": kl}
 
@@ -83,7 +94,7 @@ class VAE(nn.Module):
 
     @sampling
     def sample(self, n, generator=None, setting=None, on_step=None):
-        z = torch.randn((n, self.cfg.latent), generator=generator, device=self.decoder.log_sigma.device)
+        z = torch.randn((n, *self.latent_shape), generator=generator, device=self.decoder.log_sigma.device)
         return self.decoder(z).view(n, *self.data_shape)
 
 

@@ -7,9 +7,12 @@ from genbench.contract import CHECKS, Case, ContractError, battery
 from models import MODELS
 from models.gan import GAN
 
-# every family with its defaults, and the class-conditional DDPM of classifier-free guidance
-FAMILIES = {**{m: (m, {}) for m in MODELS}, "ddpm-conditional": ("ddpm", {"conditional": True})}
-CASES = [(name, data) for data in ("grid25", "digits") for name in FAMILIES]
+# every family with its defaults, the class-conditional DDPM of classifier-free guidance, and
+# (images only) the spatial latents of a VAE with a factor and the latent diffusion on them
+FAMILIES = {**{m: (m, {}) for m in MODELS}, "ddpm-conditional": ("ddpm", {"conditional": True}),
+            "vae-spatial": ("vae", {"factor": 2, "latent": 4}), "ldm-spatial": ("ldm", {"ae_factor": 2, "ae_latent": 4})}
+CASES = [(name, data) for data in ("grid25", "digits") for name in FAMILIES
+         if data == "digits" or not name.endswith("-spatial")]
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{m}-{d}" for m, d in CASES])

@@ -34,6 +34,34 @@ def test_the_diffusion_sees_unit_scale_latents_and_samples_decode_them():
     assert samples.shape == (8, 1, 8, 8) and nfe == setting.nfe == 6
 
 
+def test_a_spatial_latent_is_diffused_by_a_u_net_unclipped():
+    """With the autoencoder's factor f = 2 the latent is (4, 4, 4) maps, the paper's spatial latent;
+    a U-Net diffuses them, and x̂_0 is not clipped to the images' [−1, 1] (latents have unit spread)."""
+    model = LDM(dataclasses.replace(LDM.IMAGE_CONFIG, T=20, ae_factor=2, ae_latent=4), (1, 8, 8))
+    x = torch.rand(512, 1, 8, 8) * 2 - 1
+    model.from_teacher(model, x)
+    seen = []
+    model.eps_net.register_forward_hook(lambda m, args, out: seen.append(args[0].shape))
+    Trainer(model, seed=0).step(x[:32], 0)
+    assert seen == [(32, 4, 4, 4)] and type(model.eps_net).__name__ == "UNet" and not model.bounded
+    samples, nfe, _ = draw_samples(model, 8, 4, 0, LDM.resolve(model.cfg, "ancestral", 5))
+    assert samples.shape == (8, 1, 8, 8) and nfe == 6
+
+
+def test_a_spatial_autoencoder_run_sets_the_latent_diffusions_factor(tmp_path):
+    r = invoke("run", "--model", "vae", "--dataset", "digits", "--set", "factor=2", "--set", "latent=4",
+               "--results", str(tmp_path), *TINY)
+    assert r.exit_code == 0, r.output + r.stderr
+    autoencoder = load_leaderboard(tmp_path).iloc[-1]["run_id"]
+    r = invoke("run", "--model", "ldm", "--dataset", "digits", "--set", f"autoencoder={autoencoder}",
+               "--results", str(tmp_path), *TINY)
+    assert r.exit_code == 0, r.output + r.stderr
+    row = load_leaderboard(tmp_path).iloc[-1]
+    assert row["model"] == "ldm" and row["hp_ae_factor"] == 2 and row["hp_ae_latent"] == 4 and row["status"] == "ok"
+    r = invoke("run", "--model", "vae", "--dataset", "digits", "--set", "factor=3", "--results", str(tmp_path / "x"))
+    assert r.exit_code == 2 and "power of two" in r.stderr and not (tmp_path / "x").exists()
+
+
 @pytest.fixture(scope="module")
 def latent(tmp_path_factory):
     out = tmp_path_factory.mktemp("ldm")
