@@ -53,7 +53,7 @@ def test_a_spatial_autoencoder_run_sets_the_latent_diffusions_factor(tmp_path):
                "--results", str(tmp_path), *TINY)
     assert r.exit_code == 0, r.output + r.stderr
     autoencoder = load_leaderboard(tmp_path).iloc[-1]["run_id"]
-    r = invoke("run", "--model", "ldm", "--dataset", "digits", "--set", f"autoencoder={autoencoder}",
+    r = invoke("run", "--model", "ldm", "--dataset", "digits", "--set", f"autoencoder={autoencoder}", "--set", "T=20",
                "--results", str(tmp_path), *TINY)
     assert r.exit_code == 0, r.output + r.stderr
     row = load_leaderboard(tmp_path).iloc[-1]
