@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from . import first_line
-from .names import DATASETS, MODELS, PRECISIONS  # torch, pandas and the models only once there is work to do
+from .names import DATASETS, EMBEDDED, MODELS, PRECISIONS  # torch, pandas and the models only once there is work to do
 
 
 class Terminated(Exception):
@@ -421,9 +421,6 @@ def stats(dataset, out, split, n, **options):
     except (OSError, RunError, DataError) as e:
         raise click.ClickException(first_line(e)) from None
     click.echo(f"FID statistics of {count} {split} images of {cfg.dataset} written to {out}")
-
-
-EMBEDDED = ("grid25", "ring8", "swissroll", "pacgan-ring", "digits", "stacked-digits")  # need no download
 
 
 @cli.command(name="check-model")

@@ -11,6 +11,7 @@ PLUGIN_GROUP = "genbench.models"
 BUILTIN_MODELS = ("vae", "gan", "ddpm", "ddgan", "pd", "ldm")
 DATASETS = ("grid25", "ring8", "swissroll", "pacgan-ring", "digits", "stacked-digits", "mnist", "fashion-mnist",
             "cifar10", "stacked-mnist")
+EMBEDDED = ("grid25", "ring8", "swissroll", "pacgan-ring", "digits", "stacked-digits")  # DATASETS that need no download
 PRECISIONS = ("fp32", "bf16")
 
 

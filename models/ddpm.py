@@ -95,7 +95,8 @@ class DDPM(nn.Module):
         super().__init__()
         self.cfg, self.data_shape = cfg, tuple(data_shape)
         if cfg.conditional and not num_classes:
-            raise ValueError("conditional=true needs a dataset with classes (mixtures' modes, digits, stacked codes)")
+            raise ValueError("conditional=true, but the data have no classes to condition on (mixtures' modes, "
+                             "digits and stacked codes do)")
         self.num_classes = num_classes if cfg.conditional else None
         self.eps_net = make_net(cfg, self.data_shape, self.num_classes)
         self.register_buffer("betas", make_betas(cfg))

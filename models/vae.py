@@ -52,11 +52,11 @@ class VAE(nn.Module):
         super().__init__()
         self.cfg, self.data_shape = cfg, tuple(data_shape)
         d = prod(self.data_shape)
-        self.latent_shape = (cfg.latent,)
         if cfg.factor and not (is_image(data_shape) and data_shape[-1] % cfg.factor == 0):
             raise ValueError(f"factor {cfg.factor} needs images whose side it divides; the data are {self.data_shape}")
-        if cfg.factor:  # (latent, H/f, W/f): the encoder's 2·latent channels are μ and log σ² per position
-            self.latent_shape = (cfg.latent, data_shape[-2] // cfg.factor, data_shape[-1] // cfg.factor)
+        # flat (latent,) or spatial (latent, H/f, W/f): the encoder's 2·latent outputs are μ and log σ² (per position)
+        self.latent_shape = (cfg.latent, *(side // cfg.factor for side in self.data_shape[1:])) if cfg.factor else (cfg.latent,)
+        if cfg.factor:
             self.encoder = spatial_encoder(data_shape, 2 * cfg.latent, cfg.ch, cfg.factor)
             mean = spatial_decoder(cfg.latent, data_shape, cfg.ch, cfg.factor)
         elif is_image(data_shape):
