@@ -28,19 +28,20 @@ class Config(Recipe):               # the standard recipe keeps no EMA (Recipe.e
                                       # spatial latent of `latent` channels at side/f (latent diffusion's)
     kl_weight: float = 1.0            # β on the KL term: 1 is the ELBO; small (β-VAE) makes the nearly
                                       # deterministic autoencoder latent diffusion's first stage uses
+    sigma_init: float = 0.1           # the decoder's σ at the start, in the model's units (2-D: standardised)
     lr: float = 1e-3
     batch_size: int = 512
     steps: int = 8000
 
     def __post_init__(self):
         super().__post_init__()
-        check_ranges(self, positive=("latent", "hidden", "depth", "ch", "lr", "kl_weight"), non_negative=("factor",))
+        check_ranges(self, positive=("latent", "hidden", "depth", "ch", "sigma_init", "lr", "kl_weight"), non_negative=("factor",))
         if self.factor & (self.factor - 1):
             raise ValueError(f"factor must be 0 (a flat latent) or a power of two, got {self.factor}")
 
 
 # images: a 16-d latent (2 cannot hold a digit) and a batch size and rate usual for conv VAEs
-IMAGE_CONFIG = Config(latent=16, lr=5e-4, batch_size=128, steps=4000)
+IMAGE_CONFIG = Config(latent=16, sigma_init=1.0, lr=5e-4, batch_size=128, steps=4000)
 
 
 class VAE(nn.Module):
@@ -65,7 +66,7 @@ class VAE(nn.Module):
         else:
             self.encoder = mlp(d, 2 * cfg.latent, cfg.hidden, cfg.depth)
             mean = mlp(cfg.latent, d, cfg.hidden, cfg.depth)
-        self.decoder = GaussianDecoder(mean, d)
+        self.decoder = GaussianDecoder(mean, d, cfg.sigma_init)
 
     def players(self) -> dict[str, dict]:
         """Each player (a child network) and its Adam settings; the training loop builds the optimisers."""
@@ -101,9 +102,9 @@ class VAE(nn.Module):
 class GaussianDecoder(nn.Module):
     """p(x|z) = N(μ_θ(z), diag σ²): the mean network and a learned per-dimension log σ."""
 
-    def __init__(self, mean: nn.Module, d: int):
+    def __init__(self, mean: nn.Module, d: int, sigma_init: float = 1.0):
         super().__init__()
-        self.mean, self.log_sigma = mean, nn.Parameter(torch.zeros(d))
+        self.mean, self.log_sigma = mean, nn.Parameter(torch.full((d,), math.log(sigma_init)))
 
     def forward(self, z):
         return self.mean(z)
