@@ -2,6 +2,7 @@
 settings), run resumably: a run whose every setting is in the leaderboard is skipped."""
 import ctypes
 import dataclasses
+import multiprocessing
 import os
 import shlex
 import signal
@@ -178,8 +179,9 @@ def run_suite(cfgs: list[RunConfig], results_dir: Path, workers: int = 1, log=pr
     teachers = {run_name(c) for c in todo}
     waves = [[c for c in todo if teacher_of(c) not in teachers], [c for c in todo if teacher_of(c) in teachers]]
     failures, i = [], 0
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(workers,)) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                               initargs=(workers,))
+    try:
         for wave in waves:
             jobs = {pool.submit(_run_one, c.to_dict(), str(results_dir)): run_name(c) for c in wave}
             for job in as_completed(jobs):
@@ -189,4 +191,10 @@ def run_suite(cfgs: list[RunConfig], results_dir: Path, workers: int = 1, log=pr
                 except Exception as e:  # one failed run must not stop the others
                     failures.append(f"{jobs[job]}: {first_line(e)}")
                     log(f"[{i}/{len(todo)}] {failures[-1]}")
+    except BaseException:  # SIGTERM or Ctrl-C: stop the runs in flight (each keeps its last checkpoint)
+        for worker in multiprocessing.active_children():  # instead of waiting for every queued run
+            worker.terminate()
+        raise
+    finally:
+        pool.shutdown(cancel_futures=True)
     return failures

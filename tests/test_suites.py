@@ -143,22 +143,31 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
-def test_a_suite_killed_with_sigkill_takes_its_workers_with_it(tmp_path):
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_a_stopped_suite_takes_its_workers_with_it(sig, tmp_path):
+    """SIGKILL: the workers die with the suite (parent-death signal). SIGTERM (a scheduler's stop):
+    the suite stops its runs in flight at once, rather than waiting for every queued run, and exits
+    143 with its one line."""
+    import signal
     import subprocess
     import time
     p = subprocess.Popen([sys.executable, "-m", "genbench", "suite", "toy", "--seeds", "0", "--workers", "2",
-                          "--results", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                          "--results", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline, workers = time.time() + 120, []
     while time.time() < deadline and len(workers) < 2:  # the two workers (and a resource tracker)
         time.sleep(0.5)
         workers = _children(p.pid)
     assert len(workers) >= 2, "the suite never started its workers"
-    p.kill()
-    p.wait()
+    time.sleep(2)  # into the runs
+    p.send_signal(getattr(signal, sig))
+    _, err = p.communicate(timeout=30)
     deadline = time.time() + 20
     while time.time() < deadline and any(_alive(w) for w in workers):
         time.sleep(0.2)
     assert not any(_alive(w) for w in workers)
+    if sig == "SIGTERM":
+        assert p.returncode == 143 and "Traceback" not in err
+        assert err.strip().splitlines()[-1] == "genbench: terminated (SIGTERM); the last checkpoint is kept, the same command resumes"
 
 
 @pytest.mark.parametrize("name", ["toy", "paper-pacgan", "paper-cifar10"])
