@@ -12,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from scipy import stats  # noqa: E402
@@ -138,10 +140,19 @@ def budget_text(rows: pd.DataFrame) -> str:
     return "training budget\n" + "\n".join(lines)
 
 
+def _point_label(r, points: pd.DataFrame) -> str:
+    """What tells a point from the others of its colour (its model): the variant's hyperparameters
+    where the model has several variants ("T=2"), the sampler setting where the variant has several."""
+    same_model, same_variant = points["model"] == r["model"], points["variant"] == r["variant"]
+    parts = [r["variant"].removeprefix(r["model"]).strip(" ()") if points.loc[same_model, "variant"].nunique() > 1 else "",
+             _setting(r) if same_variant.sum() > 1 else ""]
+    return ": ".join(p for p in parts if p)
+
+
 def _setting(r) -> str:
     if r["model"] == "real" or pd.isna(r["sampler"]):
         return ""
-    eta = f", η={r['eta']:g}" if r["sampler"] == "ddim" else ""
+    eta = f", η={r['eta']:g}" if r["sampler"] == "ddim" and r["eta"] else ""  # η = 0 is DDIM's default
     w = f", w={r['guidance']:g}" if r.get("guidance", 0) and not pd.isna(r["guidance"]) else ""
     return f"{r['sampler']} {_num(r['sample_steps'])}{eta}{w}"
 
@@ -211,7 +222,7 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
     datasets = list(data["dataset"].unique())
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.6), squeeze=False)
     palette = {m: c for m, c in zip(sorted(set(data["model"]), key=rank), sns.color_palette())}  # same colours everywhere
-    handles = {}
+    handles, labels = {}, {}
     for ax, dataset in zip(axes[0], datasets):
         rows, all_rows = data[data["dataset"] == dataset], summary[summary["dataset"] == dataset]
         q, label, lower = trilemma_quality(all_rows)
@@ -224,15 +235,14 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
                              ["sample_sec_per_1k_mean", "_q", "_r"])]
         ax.scatter(best["sample_sec_per_1k_mean"], best[f"{q}_mean"], s=420, facecolors="none", edgecolors="k",
                    linewidths=1, label="not beaten on time, quality and recall together")
-        for _, r in points.iterrows():  # which sampler setting each point is, where a model has several
-            if (points["variant"] == r["variant"]).sum() > 1:
-                ax.annotate(_setting(r), (r["sample_sec_per_1k_mean"], r[f"{q}_mean"]),
-                            textcoords="offset points", xytext=(12, 6), fontsize=6, color="0.3")  # clear of the ring
         floor = all_rows[all_rows["model"] == "real"][f"{q}_mean"]
         if len(floor):
             ax.axhline(floor.iloc[0], color="0.5", lw=1, ls=":", label="real-data floor")
         ax.set(xscale="log", yscale="log" if lower else "linear", xlabel="sampling time (s per 1,000 samples, log)",
                ylabel=label, title=dataset)
+        first = points.index.isin(best.index)  # the ringed points' labels claim their places first
+        labels[ax] = [(text, r["sample_sec_per_1k_mean"], r[f"{q}_mean"])
+                      for _, r in pd.concat([points[first], points[~first]]).iterrows() if (text := _point_label(r, points))]
         for h, text in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(text, h)
         ordered = rows.assign(_order=rows["model"].map(rank)).sort_values(["_order", "variant"])
@@ -245,9 +255,44 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
                bbox_to_anchor=(1.0, 0.5), fontsize=8, labelspacing=1.1)
     fig.suptitle("Generative learning trilemma: quality vs sampling time (marker size = recall)")
     fig.tight_layout()
+    for ax, spots in labels.items():  # after the layout, which moves the points
+        place_labels(ax, spots)
     for suffix in (".png", ".pdf"):
         fig.savefig(out / f"trilemma{suffix}", dpi=130, bbox_inches="tight")
     plt.close(fig)
+
+
+LABEL_SPOTS = ((12, 6, "left"), (12, -12, "left"), (-12, 6, "right"), (-12, -12, "right"),  # clear of the ring
+               (0, 13, "center"), (0, -19, "center"))
+
+
+def place_labels(ax, labels: list[tuple[str, float, float]], ring_pt: float = 11) -> None:
+    """Each (text, x, y) beside its point at the first of six spots inside the panel where it
+    overlaps neither a label placed before it nor any labelled point's ring (`ring_pt`, in points),
+    so points that nearly coincide (DDPM's 250 and 1000 steps) keep legible labels; with no free
+    spot, the one with the fewest overlaps, on a white ground. Call it after the figure's layout."""
+    renderer = ax.figure.canvas.get_renderer()
+    r = ring_pt * ax.figure.dpi / 72
+    taken = [Bbox.from_extents(px - r, py - r, px + r, py + r)
+             for px, py in ax.transData.transform([(x, y) for _, x, y in labels] or np.empty((0, 2)))]
+    for text, x, y in labels:
+        overlaps = []
+        for spot in LABEL_SPOTS:
+            label = _label(ax, text, x, y, spot)
+            box = label.get_window_extent(renderer)
+            label.remove()
+            inside = ax.bbox.x0 <= box.x0 and box.x1 <= ax.bbox.x1 and ax.bbox.y0 <= box.y0 and box.y1 <= ax.bbox.y1
+            overlaps.append(sum(box.overlaps(b) for b in taken) + (not inside))
+            if not overlaps[-1]:
+                break
+        label = _label(ax, text, x, y, LABEL_SPOTS[overlaps.index(min(overlaps))])
+        taken.append(label.get_window_extent(renderer))
+
+
+def _label(ax, text, x, y, spot):
+    dx, dy, ha = spot
+    return ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, fontsize=6, color="0.3",
+                       bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.7))
 
 
 def corners(summary: pd.DataFrame, out: Path) -> None:

@@ -5,11 +5,12 @@ import shutil
 import subprocess
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from genbench.cli import cli
-from genbench.report import pacgan_table, pareto, summarize, variant_labels
+from genbench.report import _point_label, pacgan_table, pareto, place_labels, summarize, variant_labels
 from genbench.results import COLUMNS, append_row, load_leaderboard
 
 
@@ -40,6 +41,20 @@ def test_variant_labels_name_only_what_differs(tmp_path):
     for seed, device in enumerate(["cpu", "cuda"]):  # sampling times from two machines are never averaged
         append_row(tmp_path / "mixed", row("gan", seed, 1.0, T="", device=device))
     assert list(variant_labels(load_leaderboard(tmp_path / "mixed"))) == ["gan (device=cpu)", "gan (device=cuda)"]
+
+
+def test_trilemma_labels_tell_apart_the_points_of_one_colour_and_do_not_overlap():
+    points = pd.DataFrame({"model": ["ddgan", "ddgan", "ddpm", "ddpm", "gan"],
+                           "variant": ["ddgan (T=1)", "ddgan (T=2)", "ddpm", "ddpm", "gan"],
+                           "sampler": ["posterior", "posterior", "ancestral", "ddim", "generator"],
+                           "sample_steps": [1, 2, 1000, 1000, 1], "eta": [0, 0, 0, 0.5, 0], "guidance": [0] * 5})
+    assert [_point_label(r, points) for _, r in points.iterrows()] == ["T=1", "T=2", "ancestral 1000", "ddim 1000, η=0.5", ""]
+    fig, ax = plt.subplots()
+    ax.set(xlim=(0, 10), ylim=(0, 10))
+    place_labels(ax, [(f"label {i}", 5, 5) for i in range(4)] + [("alone", 1, 1)])  # four points at one place
+    boxes = [t.get_window_extent(fig.canvas.get_renderer()) for t in ax.texts]
+    assert len(boxes) == 5 and not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    plt.close(fig)
 
 
 def test_pacgan_table_sits_beside_the_published_numbers(tmp_path):
@@ -83,7 +98,7 @@ def test_report_writes_every_file_from_a_real_leaderboard(tmp_path):
         if name.endswith(".png"):
             assert plt.imread(tmp_path / "rep" / name).ndim == 3
     md = (tmp_path / "rep" / "table.md").read_text()
-    assert "| ddpm | ddim 5, η=0 |" in md and "real data (floor)" in md and "**" in md
+    assert "| ddpm | ddim 5 |" in md and "real data (floor)" in md and "**" in md
     models = [line.split(" | ")[0].strip("| ") for line in md.splitlines() if line.startswith("| ") and "Model" not in line]
     assert models[:6] == ["vae", "ddpm", "ddpm", "ddpm", "ddpm", "ddgan"] and models[6] == "real data (floor)"
     assert "| ddpm | ancestral 20 |" in md and "| 20 |" in md and "e+" not in md  # NFE whole, no ± 0
