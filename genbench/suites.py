@@ -7,7 +7,7 @@ import os
 import shlex
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -172,25 +172,34 @@ def _die_with_parent() -> None:
 
 
 def run_suite(cfgs: list[RunConfig], results_dir: Path, workers: int = 1, log=print) -> list[str]:
-    """Run every config not done yet (in `workers` processes); returns the one-line failures."""
-    todo = [c for c in cfgs if not is_done(c, results_dir)]
-    log(f"{len(cfgs) - len(todo)} of {len(cfgs)} runs already in the leaderboard; {len(todo)} to go")
-    # a taught run waits for its teacher when the teacher is among the runs to do: two waves
-    teachers = {run_name(c) for c in todo}
-    waves = [[c for c in todo if teacher_of(c) not in teachers], [c for c in todo if teacher_of(c) in teachers]]
-    failures, i = [], 0
+    """Run every config not done yet (in `workers` processes), in the plan's order (seed by seed),
+    a taught run as soon as its teacher is done; returns the one-line failures."""
+    queue = [c for c in cfgs if not is_done(c, results_dir)]
+    log(f"{len(cfgs) - len(queue)} of {len(cfgs)} runs already in the leaderboard; {len(queue)} to go")
+    unfinished, total, jobs, failures = {run_name(c) for c in queue}, len(queue), {}, []
+
+    def next_ready():  # the first run in the plan whose teacher (if it is among the runs to do) is done
+        ready = next((c for c in queue if teacher_of(c) not in unfinished), None)
+        if ready is not None:
+            queue.remove(ready)
+        return ready
+
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker,
                                initargs=(workers,))
     try:
-        for wave in waves:
-            jobs = {pool.submit(_run_one, c.to_dict(), str(results_dir)): run_name(c) for c in wave}
-            for job in as_completed(jobs):
-                i += 1
+        while queue or jobs:
+            while len(jobs) < workers and (cfg := next_ready()) is not None:  # as many in flight as workers
+                jobs[pool.submit(_run_one, cfg.to_dict(), str(results_dir))] = run_name(cfg)
+            done, _ = wait(jobs, return_when=FIRST_COMPLETED)
+            for job in done:
+                name = jobs.pop(job)
+                unfinished.discard(name)
                 try:
-                    log(f"[{i}/{len(todo)}] {job.result()} done")
+                    job.result()
+                    log(f"[{total - len(queue) - len(jobs)}/{total}] {name} done")
                 except Exception as e:  # one failed run must not stop the others
-                    failures.append(f"{jobs[job]}: {first_line(e)}")
-                    log(f"[{i}/{len(todo)}] {failures[-1]}")
+                    failures.append(f"{name}: {first_line(e)}")
+                    log(f"[{total - len(queue) - len(jobs)}/{total}] {failures[-1]}")
     except BaseException:  # SIGTERM or Ctrl-C: stop the runs in flight (each keeps its last checkpoint)
         for worker in multiprocessing.active_children():  # instead of waiting for every queued run
             worker.terminate()

@@ -61,7 +61,8 @@ def test_a_suite_skips_what_the_leaderboard_has(tiny_suite, tmp_path):
     assert run_suite(cfgs, tmp_path, log=logs.append) == [] and logs[-1].startswith("4 of 4 runs")
 
 
-def test_a_distillation_waits_for_its_teacher_even_with_two_workers(monkeypatch, tmp_path):
+@pytest.fixture
+def taught_suite(monkeypatch):
     import dataclasses
     from models.pd import PD
     # the default teacher cut to 4 steps (the workers get the linked config: the teacher's run id)
@@ -72,7 +73,20 @@ def test_a_distillation_waits_for_its_teacher_even_with_two_workers(monkeypatch,
         Entry("ddpm", ("grid25",), {"steps": "4", "prediction": "v", "schedule": "cosine"},
               {**TINY, "samplers": ("ddim",), "sample_steps": (4, 2, 1)}),
     ])
-    cfgs = plan("taught", [0], tmp_path)
+    return "taught"
+
+
+def test_a_distillation_runs_as_soon_as_its_teacher_is_done_not_after_every_seed(taught_suite, tmp_path):
+    """Seed by seed: a suite stopped after its first seed holds that seed's distillation too."""
+    logs = []
+    assert run_suite(plan(taught_suite, [0, 1], tmp_path), tmp_path, log=logs.append) == []
+    import re
+    order = [re.match(r"\[\d+/4\] (\w+)-grid25-s(\d)-\w+ done$", line).groups() for line in logs[1:]]
+    assert order == [("ddpm", "0"), ("pd", "0"), ("ddpm", "1"), ("pd", "1")]
+
+
+def test_a_distillation_waits_for_its_teacher_even_with_two_workers(taught_suite, tmp_path):
+    cfgs = plan(taught_suite, [0], tmp_path)
     assert cfgs[0].hparams.teacher == run_name(cfgs[1])
     r = CliRunner().invoke(cli, ["suite", "taught", "--seeds", "0", "--dry-run", "--results", str(tmp_path)])
     assert r.exit_code == 0 and f"after {run_name(cfgs[1])}" in r.output.splitlines()[0]
