@@ -142,10 +142,13 @@ def budget_text(rows: pd.DataFrame) -> str:
 
 def _point_label(r, points: pd.DataFrame) -> str:
     """What tells a point from the others of its colour (its model): the variant's hyperparameters
-    where the model has several variants ("T=2"), the sampler setting where the variant has several."""
+    where the model has several variants ("T=2"; only the values where several differ: "cosine, v"),
+    the sampler setting where the variant has several."""
     same_model, same_variant = points["model"] == r["model"], points["variant"] == r["variant"]
-    parts = [r["variant"].removeprefix(r["model"]).strip(" ()") if points.loc[same_model, "variant"].nunique() > 1 else "",
-             _setting(r) if same_variant.sum() > 1 else ""]
+    tag = r["variant"].removeprefix(r["model"]).strip(" ()")  # "T=2"; with several: the values, "cosine, v"
+    if "," in tag:
+        tag = ", ".join(part.split("=", 1)[-1] for part in tag.split(", "))
+    parts = [tag if points.loc[same_model, "variant"].nunique() > 1 else "", _setting(r) if same_variant.sum() > 1 else ""]
     return ": ".join(p for p in parts if p)
 
 
@@ -246,7 +249,8 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
         for h, text in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(text, h)
         ordered = rows.assign(_order=rows["model"].map(rank)).sort_values(["_order", "variant"])
-        ax.text(0, -0.16, budget_text(ordered), transform=ax.transAxes, va="top", ha="left", fontsize=7, family="monospace")
+        ax.annotate(budget_text(ordered), (0, 0), xycoords="axes fraction", xytext=(0, -34), textcoords="offset points",
+                    va="top", ha="left", fontsize=7, family="monospace")  # below the x label at any panel height
     # one legend for every panel: the colours, the recall scale (the same in every panel), the ring, the floor
     dot = lambda colour, area: Line2D([], [], ls="", marker="o", markersize=math.sqrt(area), color=colour, alpha=0.8)
     entries = {m: dot(c, 80) for m, c in palette.items()}
@@ -269,24 +273,21 @@ LABEL_SPOTS = ((12, 6, "left"), (12, -12, "left"), (-12, 6, "right"), (-12, -12,
 def place_labels(ax, labels: list[tuple[str, float, float]], ring_pt: float = 11) -> None:
     """Each (text, x, y) beside its point at the first of six spots inside the panel where it
     overlaps neither a label placed before it nor any labelled point's ring (`ring_pt`, in points),
-    so points that nearly coincide (DDPM's 250 and 1000 steps) keep legible labels; with no free
-    spot, the one with the fewest overlaps, on a white ground. Call it after the figure's layout."""
+    so points that nearly coincide (DDPM's 250 and 1000 steps) keep legible labels; a label with no
+    free spot is left out (the tables hold every point). Call it after the figure's layout."""
     renderer = ax.figure.canvas.get_renderer()
     r = ring_pt * ax.figure.dpi / 72
     taken = [Bbox.from_extents(px - r, py - r, px + r, py + r)
              for px, py in ax.transData.transform([(x, y) for _, x, y in labels] or np.empty((0, 2)))]
     for text, x, y in labels:
-        overlaps = []
         for spot in LABEL_SPOTS:
             label = _label(ax, text, x, y, spot)
             box = label.get_window_extent(renderer)
-            label.remove()
             inside = ax.bbox.x0 <= box.x0 and box.x1 <= ax.bbox.x1 and ax.bbox.y0 <= box.y0 and box.y1 <= ax.bbox.y1
-            overlaps.append(sum(box.overlaps(b) for b in taken) + (not inside))
-            if not overlaps[-1]:
+            if inside and not any(box.overlaps(b) for b in taken):
+                taken.append(box)
                 break
-        label = _label(ax, text, x, y, LABEL_SPOTS[overlaps.index(min(overlaps))])
-        taken.append(label.get_window_extent(renderer))
+            label.remove()
 
 
 def _label(ax, text, x, y, spot):
