@@ -145,7 +145,7 @@ def _point_label(r, points: pd.DataFrame) -> str:
     where the model has several variants ("T=2"; only the values where several differ: "cosine, v"),
     the sampler setting where the variant has several."""
     same_model, same_variant = points["model"] == r["model"], points["variant"] == r["variant"]
-    tag = r["variant"].removeprefix(r["model"]).strip(" ()")  # "T=2"; with several: the values, "cosine, v"
+    tag = r["variant"].removeprefix(r["model"]).strip(" ()")
     if "," in tag:
         tag = ", ".join(part.split("=", 1)[-1] for part in tag.split(", "))
     parts = [tag if points.loc[same_model, "variant"].nunique() > 1 else "", _setting(r) if same_variant.sum() > 1 else ""]

@@ -28,7 +28,8 @@ class Config(Recipe):               # the standard recipe keeps no EMA (Recipe.e
                                       # spatial latent of `latent` channels at side/f (latent diffusion's)
     kl_weight: float = 1.0            # β on the KL term: 1 is the ELBO; small (β-VAE) makes the nearly
                                       # deterministic autoencoder latent diffusion's first stage uses
-    sigma_init: float = 0.1           # the decoder's σ at the start, in the model's units (2-D: standardised)
+    sigma_init: float = 0.1           # the decoder's σ at the start (model units): below standardised data's unit
+                                      # scale, where σ = 1 already fits N(0, I) with z unused (posterior collapse)
     lr: float = 1e-3
     batch_size: int = 512
     steps: int = 8000
