@@ -306,6 +306,7 @@ def corners(summary: pd.DataFrame, out: Path) -> None:
     norm = matplotlib.colors.LogNorm(times.min(), max(times.max(), times.min() * 1.01)) if len(times) else None
     models = sorted(set(data["model"]) - {"real"}, key=rank)
     shapes = dict(zip(models, "osD^vP<>Xph"))
+    labels = {}
     for ax, dataset in zip(axes[0], datasets):
         rows = data[data["dataset"] == dataset]
         q, label, lower = trilemma_quality(summary[summary["dataset"] == dataset])
@@ -316,9 +317,9 @@ def corners(summary: pd.DataFrame, out: Path) -> None:
             timed = pd.notna(r["sample_sec_per_1k_mean"])
             ax.scatter(r["recall_mean"], r[f"{q}_mean"], marker=shapes[r["model"]], s=90, zorder=3, edgecolors="k",
                        c=[r["sample_sec_per_1k_mean"]] if timed else "white", cmap="viridis", norm=norm if timed else None)
-            several = (rows["variant"] == r["variant"]).sum() > 1
-            ax.annotate(f"{r['variant']}: {_setting(r)}" if several else r["variant"], (r["recall_mean"], r[f"{q}_mean"]),
-                        textcoords="offset points", xytext=(6, 3), fontsize=6, color="0.3")
+        models_rows = rows[rows["model"] != "real"]  # a label tells a point from the others of its shape
+        labels[ax] = [(text, r["recall_mean"], r[f"{q}_mean"]) for _, r in models_rows.iterrows()
+                      if (text := _point_label(r, models_rows))]
         ax.set(yscale="log" if lower else "linear", xlim=(-0.02, 1.05), xlabel="recall (coverage; higher is better)",
                ylabel=label, title=dataset)
     if norm is not None:
@@ -328,6 +329,10 @@ def corners(summary: pd.DataFrame, out: Path) -> None:
                + [Line2D([], [], ls="", marker="*", color="0.5", markersize=12)], [*models, "real data (floor)"],
                loc="outside lower center", ncol=len(models) + 1, fontsize=8)
     fig.suptitle("All three corners: quality against coverage, coloured by sampling time (the best: top right, dark)")
+    fig.draw_without_rendering()  # the layout first, then fixed: labels go where the points end up
+    fig.set_layout_engine("none")
+    for ax, spots in labels.items():
+        place_labels(ax, spots, ring_pt=6)
     fig.savefig(out / "corners.png", dpi=130, bbox_inches="tight")
     plt.close(fig)
 
