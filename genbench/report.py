@@ -20,6 +20,8 @@ from scipy import stats  # noqa: E402
 
 from models import MODELS  # noqa: E402
 
+from .config import make_config  # noqa: E402
+
 METRICS = ["fid", "fd_domain", "fd", "precision", "recall", "density", "coverage", "modes", "hq", "kl",
            "nfe", "sample_sec_per_1k", "train_sec", "images_seen", "params"]
 SETTING = ["sampler", "sample_steps", "eta", "guidance"]
@@ -161,10 +163,13 @@ def _setting(r) -> str:
 
 
 def _num(v) -> str:
-    """3 significant digits, but whole numbers (NFE, modes, T) whole: 1000, not 1e+03."""
+    """3 significant digits, but whole numbers (NFE, modes, T) whole: 1000, not 1e+03; and no
+    exponent below a million (99.96 is 100, not 1e+02)."""
     if isinstance(v, str):
         return v
-    return f"{int(v)}" if float(v).is_integer() and abs(v) < 1e6 else f"{v:.3g}"
+    if abs(v) >= 1e6 or not math.isfinite(v):
+        return f"{v:.3g}"
+    return f"{int(v)}" if float(v).is_integer() else f"{v:.3g}" if abs(v) < 99.95 else f"{v:.0f}"
 
 
 def _cell(v, ci, bold) -> str:
@@ -337,14 +342,30 @@ def corners(summary: pd.DataFrame, out: Path) -> None:
     plt.close(fig)
 
 
+def sweep_curves(summary: pd.DataFrame) -> pd.Series:
+    """The NFE-sweep curve of each row: its variant's sampler sweep ("ddpm, ddim"); or, where each of a
+    model's variants has one point under a sampler and the points' NFEs differ (DDGAN's T ablation,
+    NFE = T), one curve across those variants, named by what varies ("ddgan across T, posterior")."""
+    sampler = lambda s, e, w: f"{s}" + (f" η={e:g}" if s == "ddim" and e else "") + (f" w={w:g}" if w else "")
+    curves = pd.Series([f"{v}, {sampler(s, e, w)}" for v, s, e, w in zip(
+        summary["variant"], summary["sampler"], summary["eta"], summary["guidance"].fillna(0))], index=summary.index)
+    for (model, s, e, w), rows in summary.groupby(["model", "sampler", "eta", "guidance"], dropna=False):
+        for _, points in rows.groupby("dataset"):
+            if (points["variant"].nunique() > 1 and not points["variant"].duplicated().any()
+                    and points["nfe_mean"].nunique() == len(points)):
+                varied = dict.fromkeys(kv.split("=")[0] for v in points["variant"]
+                                       for kv in v.removeprefix(model).strip(" ()").split(", ") if "=" in kv)
+                curves[points.index] = f"{model} across {', '.join(varied)}, {sampler(s, e, w)}"
+    return curves
+
+
 def nfe_sweep(summary: pd.DataFrame, out: Path) -> bool:
-    """Quality and recall against NFE for every model that samples in several steps (their sampler
-    and T sweeps)."""
-    data = summary[summary.groupby(["dataset", "variant", "sampler"], dropna=False)["nfe_mean"].transform("max") > 1].copy()
+    """Quality and recall against NFE for every model that samples in several steps: their sampler
+    sweeps, and their variants' sweep where each variant is one point (DDGAN's T)."""
+    data = summary.assign(curve=sweep_curves(summary))
+    data = data[data.groupby(["dataset", "curve"])["nfe_mean"].transform("max") > 1]
     if data.empty:  # one-step models only: no curve (a curve's own 1-NFE end, PD's 1-step student, stays)
         return False
-    data["curve"] = [f"{v}, {s}" + (f" η={e:g}" if s == "ddim" else "") + (f" w={w:g}" if w > 0 else "")
-                     for v, s, e, w in zip(data["variant"], data["sampler"], data["eta"], data["guidance"].fillna(0))]
     datasets = list(data["dataset"].unique())
     # one colour per curve in every panel, and one legend that lists them all
     curves = sorted(data["curve"].unique(), key=lambda c: (rank(c.split()[0].rstrip(",")), c))
@@ -444,8 +465,11 @@ def chains(board: pd.DataFrame, results_dir: Path, n: int, columns: int = 5) -> 
     if not saved:
         return None, []
     dataset, out = saved[0].dataset, []
-    for model_name in dict.fromkeys(r.model for r in saved if r.dataset == dataset):
-        run_id = next(r.run_id for r in saved if r.dataset == dataset and r.model == model_name)
+    here = [r for r in saved if r.dataset == dataset]
+    for model_name in dict.fromkeys(r.model for r in here):
+        runs = [r for r in here if r.model == model_name]
+        default = default_hash(model_name, dataset, int(runs[0].seed))  # DDGAN's T = 4, not T = 1 of its ablation
+        run_id = next((r.run_id for r in runs if r.config_hash == default), runs[0].run_id)
         cfg, model = load_run(results_dir / "runs" / run_id)
         states = []
         model.sample(n, generator=torch.Generator().manual_seed(0),
@@ -454,6 +478,12 @@ def chains(board: pd.DataFrame, results_dir: Path, n: int, columns: int = 5) -> 
             pick = sorted({round(i * (len(states) - 1) / (columns - 1)) for i in range(columns)})
             out.append((model_name, cfg, [states[i] for i in pick]))
     return dataset, out
+
+
+def default_hash(model: str, dataset: str, seed: int) -> str:
+    """The config hash of `genbench run --model MODEL --dataset DATASET --seed SEED` (a user's file's
+    runs never match it: their hash holds the file's path)."""
+    return make_config(model, dataset, seed, {}).config_hash()
 
 
 def diffusion_figure(board: pd.DataFrame, results_dir: Path, out: Path, n: int = 2000) -> bool:

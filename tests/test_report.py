@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from genbench.cli import cli
-from genbench.report import _point_label, pacgan_table, pareto, place_labels, summarize, variant_labels
+from genbench.report import (_num, _point_label, default_hash, pacgan_table, pareto, place_labels, summarize,
+                             sweep_curves, variant_labels)
 from genbench.results import COLUMNS, append_row, load_leaderboard
 
 
@@ -55,6 +56,34 @@ def test_trilemma_labels_tell_apart_the_points_of_one_colour_and_do_not_overlap(
     boxes = [t.get_window_extent(fig.canvas.get_renderer()) for t in ax.texts]
     assert len(boxes) == 5 and not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
     plt.close(fig)
+
+
+def test_nfe_sweep_joins_variants_that_are_one_point_each_into_one_curve(tmp_path):
+    """DDGAN's T ablation (T=1, 2, 4, 8: one run, one NFE each) is one curve across T; DDPM's sampler
+    sweep stays a curve per variant; a variant sampled twice is never joined."""
+    for T in (1, 2, 4, 8):
+        append_row(tmp_path, row("ddgan", 0, 1.0, T=T, steps=T))
+    for steps in (10, 100):
+        for T in (100, 1000):
+            append_row(tmp_path, row("ddpm", 0, 1.0, T=T, steps=steps, sampler="ddim"))
+    s = summarize(load_leaderboard(tmp_path))
+    curves = dict(zip(s["variant"] + " " + s["sample_steps"].astype(str), sweep_curves(s)))
+    assert {curves[f"ddgan (T={T}) {T}"] for T in (1, 2, 4, 8)} == {"ddgan across T, posterior"}
+    assert curves["ddpm (T=100) 10"] == curves["ddpm (T=100) 100"] == "ddpm (T=100), ddim"
+    assert curves["ddpm (T=1000) 10"] == "ddpm (T=1000), ddim"
+
+
+def test_the_chain_figure_shows_the_default_recipe_of_a_family():
+    """default_hash is the run id's hash of `genbench run --model M` (DDGAN: T = 4)."""
+    from genbench.config import make_config
+    assert default_hash("ddgan", "grid25", 0) == make_config("ddgan", "grid25", 0, {}).config_hash()
+    assert default_hash("ddgan", "grid25", 0) != make_config("ddgan", "grid25", 0, {"T": "1"}).config_hash()
+
+
+def test_table_numbers_have_no_exponent_below_a_million():
+    """A noisy time's CI of 99.96 printed as "1e+02" once (3 significant digits)."""
+    assert [_num(v) for v in (99.96, 99.94, 1234.5, 1000.0, 0.001234, 2.5e7)] == ["100", "99.9", "1234", "1000",
+                                                                                 "0.00123", "2.5e+07"]
 
 
 def test_pacgan_table_sits_beside_the_published_numbers(tmp_path):
