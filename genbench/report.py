@@ -359,12 +359,20 @@ def sweep_curves(summary: pd.DataFrame) -> pd.Series:
     return curves
 
 
+def sweep_points(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows the NFE sweep draws, with their `curve`: every curve that reaches past 1 NFE (a
+    curve's own 1-NFE end, PD's 1-step student or DDGAN T=1, stays); a guided row only where its
+    weight was scored at several step counts (guidance.png draws the weights)."""
+    data = summary.assign(curve=sweep_curves(summary))
+    curve = data.groupby(["dataset", "curve"])["nfe_mean"]
+    return data[(curve.transform("max") > 1) & ((data["guidance"].fillna(0) == 0) | (curve.transform("size") > 1))]
+
+
 def nfe_sweep(summary: pd.DataFrame, out: Path) -> bool:
     """Quality and recall against NFE for every model that samples in several steps: their sampler
     sweeps, and their variants' sweep where each variant is one point (DDGAN's T)."""
-    data = summary.assign(curve=sweep_curves(summary))
-    data = data[data.groupby(["dataset", "curve"])["nfe_mean"].transform("max") > 1]
-    if data.empty:  # one-step models only: no curve (a curve's own 1-NFE end, PD's 1-step student, stays)
+    data = sweep_points(summary)
+    if data.empty:  # one-step models only
         return False
     datasets = list(data["dataset"].unique())
     # one colour per curve in every panel, and one legend that lists them all

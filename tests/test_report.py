@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from genbench.cli import cli
 from genbench.report import (_num, _point_label, default_hash, pacgan_table, pareto, place_labels, summarize,
-                             sweep_curves, variant_labels)
+                             sweep_curves, sweep_points, variant_labels)
 from genbench.results import COLUMNS, append_row, load_leaderboard
 
 
@@ -71,6 +71,12 @@ def test_nfe_sweep_joins_variants_that_are_one_point_each_into_one_curve(tmp_pat
     assert {curves[f"ddgan (T={T}) {T}"] for T in (1, 2, 4, 8)} == {"ddgan across T, posterior"}
     assert curves["ddpm (T=100) 10"] == curves["ddpm (T=100) 100"] == "ddpm (T=100), ddim"
     assert curves["ddpm (T=1000) 10"] == "ddpm (T=1000), ddim"
+    for w in (1.0, 2.0):  # guidance weights at one step count: no NFE curve (guidance.png draws them)
+        append_row(tmp_path, row("ddpm", 0, 1.0, T=100, steps=10, sampler="ddim", guidance=w))
+    append_row(tmp_path, row("gan", 0, 1.0, T="", steps=1, sampler="generator"))
+    drawn = sweep_points(summarize(load_leaderboard(tmp_path)))
+    assert (drawn["guidance"] == 0).all() and "gan" not in set(drawn["model"])
+    assert sorted(drawn.loc[drawn["model"] == "ddgan", "nfe_mean"]) == [1, 2, 4, 8]  # T=1 on the curve
 
 
 def test_the_chain_figure_shows_the_default_recipe_of_a_family():
