@@ -489,8 +489,8 @@ def chains(board: pd.DataFrame, results_dir: Path, n: int, columns: int = 5) -> 
 
 
 def default_hash(model: str, dataset: str, seed: int) -> str:
-    """The config hash of `genbench run --model MODEL --dataset DATASET --seed SEED` (a user's file's
-    runs never match it: their hash holds the file's path)."""
+    """The config hash of `genbench run --model MODEL --dataset DATASET --seed SEED` (a user's file
+    is named by its content, so its default run matches too)."""
     return make_config(model, dataset, seed, {}).config_hash()
 
 
