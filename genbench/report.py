@@ -228,7 +228,11 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
     on time, quality and recall together ringed; a panel per dataset, one legend."""
     data = summary[summary["model"] != "real"]
     datasets = list(data["dataset"].unique())
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.6), squeeze=False)
+    budgets = {d: budget_text(rows.assign(_order=rows["model"].map(rank)).sort_values(["_order", "variant"]))
+               for d, rows in data.groupby("dataset")}
+    # the budget lines sit under each panel: the figure grows by them, so the panels keep their height
+    lines = max(text.count("\n") + 1 for text in budgets.values())
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.6 + 0.14 * lines), squeeze=False)
     palette = {m: c for m, c in zip(sorted(set(data["model"]), key=rank), sns.color_palette())}  # same colours everywhere
     handles, labels = {}, {}
     for ax, dataset in zip(axes[0], datasets):
@@ -253,8 +257,7 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
                       for _, r in pd.concat([points[first], points[~first]]).iterrows() if (text := _point_label(r, points))]
         for h, text in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(text, h)
-        ordered = rows.assign(_order=rows["model"].map(rank)).sort_values(["_order", "variant"])
-        ax.annotate(budget_text(ordered), (0, 0), xycoords="axes fraction", xytext=(0, -34), textcoords="offset points",
+        ax.annotate(budgets[dataset], (0, 0), xycoords="axes fraction", xytext=(0, -34), textcoords="offset points",
                     va="top", ha="left", fontsize=7, family="monospace")  # below the x label at any panel height
     # one legend for every panel: the colours, the recall scale (the same in every panel), the ring, the floor
     dot = lambda colour, area: Line2D([], [], ls="", marker="o", markersize=math.sqrt(area), color=colour, alpha=0.8)
