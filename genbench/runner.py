@@ -447,11 +447,10 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
     hp = cfg.hparams
     row = {"run_id": run_id, "model": cfg.model, "dataset": cfg.dataset, "seed": cfg.seed,
            "steps": hp.steps, "status": "ok", "params": count_params(model)}
-    t0 = time.perf_counter()
 
-    def checkpoint(step):
+    def checkpoint(step, sec):  # sec: the training loop's own seconds, as a fresh run's row counts them
         if world.main:
-            save_checkpoint(path, cfg, step, trainer, data_rng, prior_sec + time.perf_counter() - t0)
+            save_checkpoint(path, cfg, step, trainer, data_rng, prior_sec + sec)
 
     row.update(**extractor_columns(data, features), config_hash=cfg.config_hash(), **provenance(), device=cfg.device,
                standardise=cfg.standardise if not data.is_image else None, train_precision=cfg.precision,

@@ -221,8 +221,10 @@ def train(trainer: Trainer, x_train: torch.Tensor, data_rng: torch.Generator, st
           every: int = 1000, progress: bool = True, y_train: torch.Tensor | None = None) -> float:
     """Training steps start..steps−1 of the recipe (with the batches' labels when `y_train` is given).
 
-    `checkpoint(step)` is called every `every` steps and after the last one, once the step's
-    update (and EMA) is done. Raises Diverged on a non-finite loss. Returns wall seconds.
+    `checkpoint(step, seconds)` is called every `every` steps and after the last one, once the step's
+    update (and EMA) is done, with the seconds trained so far in this call. Raises Diverged on a
+    non-finite loss. Returns the seconds up to the end of the last step: the number the last
+    checkpoint holds, so a row written later from that checkpoint says the same.
     """
     recipe, model = trainer.recipe, trainer.model
     device = next(model.parameters()).device
@@ -230,7 +232,7 @@ def train(trainer: Trainer, x_train: torch.Tensor, data_rng: torch.Generator, st
     bar = tqdm(range(start, recipe.steps), initial=start, total=recipe.steps, desc=f"train {type(model).__name__}",
                disable=not progress or None, mininterval=0.5, leave=False)
     # no terminal (nohup, SLURM logs): no bar, but one plain line every LOG_EVERY seconds
-    lines, last = progress and not sys.stderr.isatty(), t0
+    lines, last, seconds = progress and not sys.stderr.isatty(), t0, 0.0
     for step in bar:
         x, y = draw_batch(x_train, recipe.batch_size, data_rng, recipe.hflip, trainer.world, y_train)
         losses = trainer.step(x.to(device), step, None if y is None else y.to(device))
@@ -243,6 +245,7 @@ def train(trainer: Trainer, x_train: torch.Tensor, data_rng: torch.Generator, st
             print(f"train {type(model).__name__}: step {step + 1}/{recipe.steps}, {done / (last - t0):.1f} steps/s, "
                   f"~{(recipe.steps - step - 1) * (last - t0) / done / 60:.1f} min left, "
                   + " ".join(f"{k} {v:.3g}" for k, v in losses.items()), file=sys.stderr, flush=True)
+        seconds = time.perf_counter() - t0
         if checkpoint is not None and ((step + 1) % every == 0 or step + 1 == recipe.steps):
-            checkpoint(step + 1)
-    return time.perf_counter() - t0
+            checkpoint(step + 1, seconds)
+    return seconds

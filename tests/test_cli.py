@@ -224,6 +224,7 @@ def test_a_sampler_sweep_is_one_trained_model_and_one_row_per_setting(tmp_path):
     assert r.exit_code == 0 and "reusing the trained" in r.stderr
     board = runs(tmp_path)
     assert len(board) == 6 and set(board[board["eta"] == 1]["sample_steps"]) == {5, 10}
+    assert board["train_sec"].nunique() == 1  # the reused model's rows say the training time of the first
     r = invoke(*base, "--sampler", "ddim", "--sample-steps", "20")
     assert r.exit_code == 0 and "already in the leaderboard" in r.stderr and len(runs(tmp_path)) == 6
     r = invoke(*base, "--sampler", "ddim,ddim", "--sample-steps", "3,3")  # a repeated setting is one row
