@@ -2,6 +2,7 @@
 to it): summary.csv, table.md/.tex, trilemma.png/.pdf, nfe_sweep.png, samples.png, diffusion.png,
 index.html. Nothing here recomputes a metric."""
 import base64
+import dataclasses
 import html
 import math
 import warnings
@@ -478,9 +479,7 @@ def chains(board: pd.DataFrame, results_dir: Path, n: int, columns: int = 5) -> 
     dataset, out = saved[0].dataset, []
     here = [r for r in saved if r.dataset == dataset]
     for model_name in dict.fromkeys(r.model for r in here):
-        runs = [r for r in here if r.model == model_name]
-        default = default_hash(model_name, dataset, int(runs[0].seed))  # DDGAN's T = 4, not T = 1 of its ablation
-        run_id = next((r.run_id for r in runs if r.config_hash == default), runs[0].run_id)
+        run_id = default_run([r for r in here if r.model == model_name], model_name, dataset).run_id
         cfg, model = load_run(results_dir / "runs" / run_id)
         states = []
         model.sample(n, generator=torch.Generator().manual_seed(0),
@@ -491,10 +490,18 @@ def chains(board: pd.DataFrame, results_dir: Path, n: int, columns: int = 5) -> 
     return dataset, out
 
 
-def default_hash(model: str, dataset: str, seed: int) -> str:
-    """The config hash of `genbench run --model MODEL --dataset DATASET --seed SEED` (a user's file
-    is named by its content, so its default run matches too)."""
-    return make_config(model, dataset, seed, {}).config_hash()
+def default_run(runs: list, model: str, dataset: str):
+    """Of a model's runs (board rows), the first at the family's default recipe in every hyperparameter
+    that differs between them (DDGAN's T = 4 of its T ablation, not T = 1); else the first."""
+    defaults = dataclasses.asdict(make_config(model, dataset).hparams)
+    hp = [c for c in runs[0]._fields if c.startswith("hp_") and c.removeprefix("hp_") in defaults]
+    varying = [c for c in hp if len({str(getattr(r, c)) for r in runs}) > 1]
+    same = lambda v, d: str(v) == str(d) or (_is_number(v) and _is_number(d) and float(v) == float(d))
+    return next((r for r in runs if all(same(getattr(r, c), defaults[c.removeprefix("hp_")]) for c in varying)), runs[0])
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def diffusion_figure(board: pd.DataFrame, results_dir: Path, out: Path, n: int = 2000) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from genbench.cli import cli
-from genbench.report import (_num, _point_label, default_hash, pacgan_table, pareto, place_labels, summarize,
+from genbench.report import (_num, _point_label, chains, pacgan_table, pareto, place_labels, summarize,
                              sweep_curves, sweep_points, variant_labels)
 from genbench.results import COLUMNS, append_row, load_leaderboard
 
@@ -79,11 +79,15 @@ def test_nfe_sweep_joins_variants_that_are_one_point_each_into_one_curve(tmp_pat
     assert sorted(drawn.loc[drawn["model"] == "ddgan", "nfe_mean"]) == [1, 2, 4, 8]  # T=1 on the curve
 
 
-def test_the_chain_figure_shows_the_default_recipe_of_a_family():
-    """default_hash is the run id's hash of `genbench run --model M` (DDGAN: T = 4)."""
-    from genbench.config import make_config
-    assert default_hash("ddgan", "grid25", 0) == make_config("ddgan", "grid25", 0, {}).config_hash()
-    assert default_hash("ddgan", "grid25", 0) != make_config("ddgan", "grid25", 0, {"T": "1"}).config_hash()
+def test_the_chain_figure_shows_the_default_recipe_of_a_family(tmp_path):
+    """Of DDGAN's T = 1 (run first) and its default T = 4, the chain figure takes T = 4."""
+    for extra in (["--set", "T=1"], []):
+        r = CliRunner().invoke(cli, ["run", "--model", "ddgan", *extra, "--steps", "3", "--n-eval", "100",
+                                     "--sample-batch", "100", "--no-progress", "--results", str(tmp_path)])
+        assert r.exit_code == 0, r.output + r.stderr
+    dataset, families = chains(load_leaderboard(tmp_path), tmp_path, n=50)
+    (name, cfg, states), = families
+    assert (dataset, name, cfg.hparams.T, len(states)) == ("grid25", "ddgan", 4, 5)  # x_4, ..., x_1, x_0
 
 
 def test_table_numbers_have_no_exponent_below_a_million():
