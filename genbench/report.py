@@ -148,11 +148,15 @@ def _point_label(r, points: pd.DataFrame) -> str:
     where the model has several variants ("T=2"; only the values where several differ: "cosine, v"),
     the sampler setting where the variant has several."""
     same_model, same_variant = points["model"] == r["model"], points["variant"] == r["variant"]
-    tag = r["variant"].removeprefix(r["model"]).strip(" ()")
-    if "," in tag:
-        tag = ", ".join(part.split("=", 1)[-1] for part in tag.split(", "))
+    params = variant_params(r["variant"], r["model"])
+    tag = ", ".join(v for _, v in params) if len(params) > 1 else "".join(f"{k}={v}" for k, v in params)
     parts = [tag if points.loc[same_model, "variant"].nunique() > 1 else "", _setting(r) if same_variant.sum() > 1 else ""]
     return ": ".join(p for p in parts if p)
+
+
+def variant_params(variant: str, model: str) -> list[tuple[str, str]]:
+    """What `variant_labels` named: 'ddgan (T=2, lr=0.001)' → [('T', '2'), ('lr', '0.001')]."""
+    return [tuple(kv.split("=", 1)) for kv in variant.removeprefix(model).strip(" ()").split(", ") if "=" in kv]
 
 
 def _setting(r) -> str:
@@ -170,7 +174,9 @@ def _num(v) -> str:
         return v
     if abs(v) >= 1e6 or not math.isfinite(v):
         return f"{v:.3g}"
-    return f"{int(v)}" if float(v).is_integer() else f"{v:.3g}" if abs(v) < 99.95 else f"{v:.0f}"
+    if float(v).is_integer():
+        return f"{int(v)}"
+    return f"{v:.3g}" if abs(v) < 99.95 else f"{v:.0f}"
 
 
 def _cell(v, ci, bold) -> str:
@@ -357,8 +363,7 @@ def sweep_curves(summary: pd.DataFrame) -> pd.Series:
         for _, points in rows.groupby("dataset"):
             if (points["variant"].nunique() > 1 and not points["variant"].duplicated().any()
                     and points["nfe_mean"].nunique() == len(points)):
-                varied = dict.fromkeys(kv.split("=")[0] for v in points["variant"]
-                                       for kv in v.removeprefix(model).strip(" ()").split(", ") if "=" in kv)
+                varied = dict.fromkeys(k for v in points["variant"] for k, _ in variant_params(v, model))
                 curves[points.index] = f"{model} across {', '.join(varied)}, {sampler(s, e, w)}"
     return curves
 
