@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .family import check_ranges, check_sampler, frozen, sampling, setting
+from .family import check_ranges, check_sampler, eager, frozen, sampling, setting
 from .diffusion import betas_from_alpha_bars, expand_like, posterior, q_sample, vp_alpha_bars
 from .nets import StepMLP, TimeConvDiscriminator, UNet, is_image
 from .recipe import Recipe
@@ -137,7 +137,8 @@ class DDGAN(nn.Module):
         x_t, x_tp1 = self.q_sample_pairs(x, t, noise)
         regularise = regularise and self.cfg.r1_gamma > 0
         x_t.requires_grad_(regularise)
-        d_real = self.d_logit(x_t, x_tp1, t)
+        with eager(regularise):  # R1's double backward cannot go through a compiled D (--compile)
+            d_real = self.d_logit(x_t, x_tp1, t)
         r1 = torch.zeros((), device=x.device)
         if regularise:
             grad, = torch.autograd.grad(d_real.sum(), x_t, create_graph=True)

@@ -1,6 +1,6 @@
 """What every family shares: the sampler setting value, range checks for Config dataclasses (so a
-bad `--set` fails before any work), the per-sample noise of a training batch, and the `sampling`
-and `frozen` helpers. The contract itself is the README's "Adding a model"."""
+bad `--set` fails before any work), the per-sample noise of a training batch, and the `sampling`,
+`frozen` and `eager` helpers. The contract itself is the README's "Adding a model"."""
 import contextlib
 import dataclasses
 import functools
@@ -139,3 +139,10 @@ def frozen(net: torch.nn.Module):
         yield
     finally:
         net.requires_grad_(True)
+
+
+def eager(when: bool = True):
+    """Compiled networks run as plain PyTorch inside (when `when`): a gradient penalty's double
+    backward (DDGAN's R1) needs it, which torch.compile's autograd does not support. A no-op for
+    networks that are not compiled."""
+    return torch.compiler.set_stance("force_eager") if when else contextlib.nullcontext()

@@ -80,6 +80,21 @@ def test_the_loop_sets_the_scheduled_rate_and_skips_lazy_r1():
     assert trainer.opts["generator"].param_groups[0]["lr"] == pytest.approx(last) and last < cfg.lr_g / 10
 
 
+def test_compiled_ddgan_trains_with_r1_and_matches_eager(monkeypatch):
+    """`--compile`: R1's double backward cannot go through torch.compile's autograd, so D's R1 pass
+    runs eagerly. The aot_eager backend has the same autograd as the default one without its slow
+    code generation; compiled and eager steps must agree."""
+    import functools
+    monkeypatch.setattr(torch.nn.Module, "compile", functools.partialmethod(torch.nn.Module.compile, backend="aot_eager"))
+    cfg = dataclasses.replace(MODELS["ddgan"].Config(), steps=2, batch_size=16, hidden=16, ema=None)
+    losses = []
+    for compile in (False, True):
+        torch.manual_seed(0)
+        trainer = Trainer(MODELS["ddgan"](cfg, (2,)), seed=0, compile=compile)
+        losses.append([trainer.step(torch.randn(16, 2, generator=torch.Generator().manual_seed(i)), i) for i in range(2)])
+    assert losses[1][0]["r1"] > 0
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+
 def test_fourier_features_tell_every_grid25_mode_apart():
     """NeRF's π·2^k frequencies gave all 25 means identical sin/cos features (period 2 = the
     spacing); random Gaussian frequencies are tied to no spacing or axis."""
