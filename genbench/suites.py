@@ -7,12 +7,14 @@ import os
 import shlex
 import signal
 import sys
+import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from . import first_line
 from .config import RunConfig, make_config, settings
@@ -157,6 +159,9 @@ def _run_one(cfg_dict: dict, results_dir: str) -> str:
 
 def _init_worker(workers: int) -> None:
     _die_with_parent()
+    # tqdm's default lock is a named semaphore per process: a worker stopped by the suite's SIGTERM
+    # would leave it behind ("leaked semaphore" at exit); workers draw no bars, a thread lock does
+    tqdm.set_lock(threading.RLock())
     # parallel runs each with every core would oversubscribe the CPU (spinning OpenMP threads)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
