@@ -95,6 +95,7 @@ def test_compiled_ddgan_trains_with_r1_and_matches_eager(monkeypatch):
     assert losses[1][0]["r1"] > 0
     assert losses[1] == pytest.approx(losses[0], rel=1e-4)
 
+
 def test_fourier_features_tell_every_grid25_mode_apart():
     """NeRF's π·2^k frequencies gave all 25 means identical sin/cos features (period 2 = the
     spacing); random Gaussian frequencies are tied to no spacing or axis."""
