@@ -44,15 +44,15 @@ def train_speed(cfg, precision: str, compile: bool, steps: int) -> dict:
     trainer = Trainer(build(cfg, dataset_shape(cfg.dataset)), seed=0, precision=precision, compile=compile)
     batch = cfg.hparams.batch_size
     x = torch.rand((batch, *dataset_shape(cfg.dataset)), device=cfg.device) * 2 - 1
-    (_, warm) = timed(lambda: [trainer.step(x, i) for i in range(2)], cfg.device)
+    _, warm = timed(lambda: [trainer.step(x, i) for i in range(2)], cfg.device)
     _, sec = timed(lambda: [trainer.step(x, i) for i in range(2, 2 + steps)], cfg.device)
     return {"warmup_s": round(warm, 1), "images_per_s": round(batch * steps / sec, 1),
             "ms_per_step": round(1000 * sec / steps, 2), "params": sum(p.numel() for p in trainer.model.parameters())}
 
 
-def sample_speed(model, family, sampler: str, steps: int, n: int, device: str) -> float:
+def sample_speed(model, sampler: str, steps: int, n: int, device: str) -> float:
     """Seconds per 100 samples of one batch of n, after one untimed batch (warm-up, compilation)."""
-    setting = family.resolve(model.cfg, sampler, steps)
+    setting = type(model).resolve(model.cfg, sampler, steps)
     draw = lambda: model.sample(n, generator=torch.Generator(device).manual_seed(0), setting=setting)
     draw()
     return timed(draw, device)[1] * 100 / n
@@ -92,8 +92,7 @@ def main():
                     if name not in models:
                         seed_everything(0)
                         models[name] = build(cfgs[name], dataset_shape(cfgs[name].dataset))
-                    model = models[name]
-                    results[what] = {"s_per_100": round(sample_speed(model, type(model), sampler, k, n, args.device), 3),
+                    results[what] = {"s_per_100": round(sample_speed(models[name], sampler, k, n, args.device), 3),
                                      "v100_paper_s_per_100": v100}
                     print(what, results[what], flush=True)
     results["skipped (budget)"] = skipped
