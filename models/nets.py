@@ -304,9 +304,10 @@ class UNet(nn.Module):
 
 
 class TimeConvDiscriminator(nn.Module):
-    """DDGAN's discriminator for images: reads x_t and x_{t+1} stacked as channels, downsampling
-    residual blocks with the time embedding added, LeakyReLU(0.2), then a linear logit.
-    No batch or group norm, so the R1 gradient penalty is per sample."""
+    """DDGAN's discriminator for images (the official `Discriminator_small`): reads x_t and x_{t+1}
+    stacked as channels, downsampling residual blocks with the time embedding added, then the
+    minibatch standard deviation, a 3×3 conv, LeakyReLU(0.2), a sum over pixels and a linear logit.
+    No batch or group norm; the minibatch std couples only the samples of a group of 4."""
 
     def __init__(self, shape, ch: int = 64, t_scale: float = 1.0):
         super().__init__()
@@ -316,6 +317,7 @@ class TimeConvDiscriminator(nn.Module):
         self.conv_in = nn.Conv2d(shape[0], ch, 3, padding=1)
         chans = [ch * m for m in (1, 2, 4, 4, 4, 4)[:len(res)]]
         self.blocks = nn.ModuleList(DownBlock(a, b, 4 * ch) for a, b in zip(chans, chans[1:]))
+        self.final_conv = nn.Conv2d(chans[-1] + 1, chans[-1], 3, padding=1)
         self.head = nn.Linear(chans[-1], 1)
 
     def forward(self, x, t):
@@ -323,7 +325,21 @@ class TimeConvDiscriminator(nn.Module):
         h = self.conv_in(x)
         for block in self.blocks:
             h = block(h, emb)
+        h = self.final_conv(minibatch_std(h))
         return self.head(F.leaky_relu(h, 0.2).sum((2, 3)))
+
+
+def minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
+    """h with one more channel: the standard deviation of each feature over a group of samples,
+    averaged over features and pixels (Karras et al. 2018, §3; StyleGAN2's and DDGAN's D end with
+    it, groups of 4). It lets D see a batch's variety, which a collapsing G lacks; sample i is in
+    group i mod (B / group), as in the official code. The group shrinks to divide the batch."""
+    b = h.shape[0]
+    g = min(group, b)
+    while b % g:
+        g -= 1
+    std = h.view(g, -1, *h.shape[1:]).var(0, unbiased=False).add(1e-8).sqrt().mean((1, 2, 3))  # (B / g,)
+    return torch.cat([h, std.repeat(g)[:, None, None, None].expand(-1, 1, *h.shape[2:])], dim=1)
 
 
 class DownBlock(nn.Module):

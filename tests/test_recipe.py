@@ -15,7 +15,7 @@ from genbench.results import load_leaderboard
 from genbench.train import Trainer, train
 from models import MODELS
 from models.diffusion import ddim_sample, ddpm_sample, linear_betas
-from models.nets import FourierFeatures
+from models.nets import FourierFeatures, TimeConvDiscriminator, minibatch_std
 from models.recipe import Recipe, ema_decay, learning_rate, regularise, stage_of
 
 TINY = ["--steps", "3", "--n-eval", "100", "--sample-batch", "100", "--no-progress"]
@@ -124,6 +124,21 @@ def test_pack_makes_d_judge_m_samples_jointly():
     assert all(math.isfinite(v) for v in Trainer(model, seed=0).step(torch.randn(64, 2), 0).values())
     with pytest.raises(ValueError, match="multiple of pack"):
         MODELS["gan"].Config(pack=3, batch_size=64)
+
+
+def test_ddgans_image_d_ends_with_the_official_minibatch_std():
+    h = torch.randn(8, 3, 2, 2)
+    # the official Discriminator_small's lines, with stddev_group 4 and stddev_feat 1
+    std = torch.sqrt(h.view(4, -1, 1, 3, 2, 2).var(0, unbiased=False) + 1e-8)
+    std = std.mean([2, 3, 4], keepdim=True).squeeze(2).repeat(4, 1, 2, 2)
+    assert torch.equal(minibatch_std(h), torch.cat([h, std], 1))
+    assert minibatch_std(torch.randn(6, 3, 2, 2)).shape == (6, 4, 2, 2)  # the group shrinks to 3 to divide 6
+    h2 = h.clone()
+    h2[1] += 5  # sample 1 is in group {1, 3, 5, 7}: only that group's statistic moves
+    moved = (minibatch_std(h2)[:, 3] != minibatch_std(h)[:, 3]).flatten(1).any(1)
+    assert moved.tolist() == [False, True] * 4
+    d = TimeConvDiscriminator((2, 8, 8), ch=8, t_scale=250)
+    assert d.final_conv.in_channels == 16 + 1 and d(torch.randn(8, 2, 8, 8), torch.zeros(8, dtype=torch.long)).shape == (8, 1)
 
 
 def test_ancestral_sampling_clips_x0_hat_and_ddim_does_not():
