@@ -6,8 +6,9 @@ predicts x̂_0 = G(x_{t+1}, t, z) and the fake x_t is drawn from the posterior q
 the non-saturating loss (eqs. 4–5) plus the R1 penalty on real x_t. Schedule: discretised VP-SDE.
 
 Networks: on images the paper's shapes (a U-Net G with z through adaptive group norm, a
-downsampling D on the stacked pair); on 2-D points the GAN family's MLPs conditioned on the step
-(`nets.StepMLP`), since the paper has no 2-D networks of its own.
+downsampling D on the stacked pair that ends, as the official D does, in the minibatch std); on
+2-D points the GAN family's MLPs conditioned on the step (`nets.StepMLP`), since the paper has no
+2-D networks of its own.
 """
 from dataclasses import dataclass
 from math import prod
