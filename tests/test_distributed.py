@@ -10,10 +10,11 @@ import torch
 
 TINY = ["--steps", "50", "--n-eval", "100", "--sample-batch", "100", "--no-progress"]
 pytestmark = pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not installed")
+# --standalone: a free local port for the rendezvous, not the fixed 29500 another job on the machine may hold
 
 
 def genbench(results: Path, *args, ranks: int = 1) -> subprocess.CompletedProcess:
-    launcher = ["torchrun", "--nproc_per_node", str(ranks)] if ranks > 1 else [sys.executable]
+    launcher = ["torchrun", "--standalone", "--nproc_per_node", str(ranks)] if ranks > 1 else [sys.executable]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([*launcher, "-m", "genbench", "run", *args, *TINY, "--results", str(results)],
                           capture_output=True, text=True, env=env, timeout=300)
@@ -54,6 +55,8 @@ for step in range(cfg.steps):
     trainer.step(draw_batch(x, cfg.batch_size, rng, False, world)[0], step)
 if world.main:
     torch.save({**trainer.model.state_dict(), **trainer.ema["generator"].state_dict()}, OUT)
+if world.size > 1:  # as the CLI does: a gloo group left to its destructor can abort a rank at exit (SIGABRT)
+    torch.distributed.destroy_process_group()
 """
 
 
@@ -65,7 +68,7 @@ def test_two_ranks_are_one_process_exactly_in_float64_with_r1(tmp_path):
     for ranks in (1, 2):
         script = tmp_path / f"ddgan{ranks}.py"
         script.write_text(f"OUT = {str(tmp_path / f'w{ranks}.pt')!r}\n" + TWO_RANK_DDGAN)
-        launcher = ["torchrun", "--nproc_per_node", "2"] if ranks == 2 else [sys.executable]
+        launcher = ["torchrun", "--standalone", "--nproc_per_node", "2"] if ranks == 2 else [sys.executable]
         r = subprocess.run([*launcher, str(script)], capture_output=True, text=True, timeout=300,
                            env={**os.environ, "OMP_NUM_THREADS": "1"})
         assert r.returncode == 0, r.stderr[-2000:]
