@@ -10,14 +10,18 @@ import torch
 
 TINY = ["--steps", "50", "--n-eval", "100", "--sample-batch", "100", "--no-progress"]
 pytestmark = pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not installed")
-# --standalone: a free local port for the rendezvous, not the fixed 29500 another job on the machine may hold.
 # Failures show 6,000 characters of stderr: torchrun's own summary alone fills 2,000, hiding the rank's message.
 
 
+def launcher(ranks: int) -> list[str]:
+    """torchrun for several ranks (--standalone: a free local rendezvous port, not the fixed 29500
+    another job on the machine may hold), plain Python for one."""
+    return ["torchrun", "--standalone", "--nproc_per_node", str(ranks)] if ranks > 1 else [sys.executable]
+
+
 def genbench(results: Path, *args, ranks: int = 1) -> subprocess.CompletedProcess:
-    launcher = ["torchrun", "--standalone", "--nproc_per_node", str(ranks)] if ranks > 1 else [sys.executable]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([*launcher, "-m", "genbench", "run", *args, *TINY, "--results", str(results)],
+    return subprocess.run([*launcher(ranks), "-m", "genbench", "run", *args, *TINY, "--results", str(results)],
                           capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -69,8 +73,7 @@ def test_two_ranks_are_one_process_exactly_in_float64_with_r1(tmp_path):
     for ranks in (1, 2):
         script = tmp_path / f"ddgan{ranks}.py"
         script.write_text(f"OUT = {str(tmp_path / f'w{ranks}.pt')!r}\n" + TWO_RANK_DDGAN)
-        launcher = ["torchrun", "--standalone", "--nproc_per_node", "2"] if ranks == 2 else [sys.executable]
-        r = subprocess.run([*launcher, str(script)], capture_output=True, text=True, timeout=300,
+        r = subprocess.run([*launcher(ranks), str(script)], capture_output=True, text=True, timeout=300,
                            env={**os.environ, "OMP_NUM_THREADS": "1"})
         assert r.returncode == 0, r.stderr[-6000:]
     a, b = (torch.load(tmp_path / f"w{n}.pt", weights_only=True) for n in (1, 2))
