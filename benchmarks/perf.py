@@ -8,6 +8,8 @@ both see the same machine state):
   ddgan step   ms per DDGAN training step on grid25 (defaults: R1 every step, EMA) through genbench's
                Trainer, and the same for a plain-MLP DDGAN of the same widths written inline here,
                same Adam (target: genbench <= 1.3x plain)
+  image step   ms per DDGAN training step on digits (8x8, the image defaults: U-Net G, R1 every 15th
+               step, so the median is a step without it) through genbench's Trainer
   sampling     seconds per 1,000 grid25 samples at batch 1,000: DDPM ancestral 1,000 steps and DDGAN
                4 steps (target: ratio >= 200x)
 Each number is the median of --repeats after a warm-up (the main job: one run per tree). Run alone:
@@ -85,15 +87,15 @@ def plain_ddgan_step_ms(repeats: int) -> float:
     return _median_ms(step, repeats)
 
 
-def genbench_step_ms(model: str, repeats: int) -> float:
+def genbench_step_ms(model: str, repeats: int, dataset: str = "grid25", shape=(2,), calls: int = 50) -> float:
     import torch
     from genbench.config import make_config
     from genbench.runner import build
     from genbench.train import Trainer
-    trainer = Trainer(build(make_config(model, "grid25", 0, {}), (2,)), seed=0)
-    x = torch.randn(trainer.recipe.batch_size, 2)
+    trainer = Trainer(build(make_config(model, dataset, 0, {}), shape), seed=0)
+    x = torch.randn(trainer.recipe.batch_size, *shape)
     step = iter(range(10 ** 9))
-    return _median_ms(lambda: trainer.step(x, next(step)), repeats)
+    return _median_ms(lambda: trainer.step(x, next(step)), repeats, calls)
 
 
 def sampling_sec_per_1k(model: str, repeats: int) -> float:
@@ -122,6 +124,7 @@ def worker(repeats: int) -> dict:
     import genbench
     print(f"measuring {Path(genbench.__file__).parent}", file=sys.stderr)
     return {"ddgan_step_ms": genbench_step_ms("ddgan", repeats), "plain_ddgan_step_ms": plain_ddgan_step_ms(repeats),
+            "ddgan_image_step_ms": genbench_step_ms("ddgan", repeats, "digits", (1, 8, 8), calls=10),
             "ddpm_sample_s": sampling_sec_per_1k("ddpm", repeats), "ddgan_sample_s": sampling_sec_per_1k("ddgan", repeats)}
 
 
@@ -148,6 +151,7 @@ def table(results: dict[str, dict]) -> None:
             ("DDGAN 2-D step ms, genbench", "ddgan_step_ms", ""),
             ("DDGAN 2-D step ms, plain MLP inline", "plain_ddgan_step_ms", ""),
             ("DDGAN step, genbench / plain", "step_ratio", "<= 1.3"),
+            ("DDGAN digits (8x8) step ms", "ddgan_image_step_ms", ""),
             ("DDPM-1000 s / 1k samples", "ddpm_sample_s", ""),
             ("DDGAN-4 s / 1k samples", "ddgan_sample_s", ""),
             ("DDPM-1000 / DDGAN-4 sampling time", "sample_ratio", ">= 200")]
