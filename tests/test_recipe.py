@@ -280,3 +280,17 @@ def test_the_2d_vae_starts_below_the_data_scale_and_so_escapes_posterior_collaps
         logs = trainer.step(x[torch.randint(0, len(x), (256,), generator=g)], step)
     spread = model.sample(2000, generator=torch.Generator().manual_seed(1)).std(0).min()
     assert (logs["kl"] < 0.1 and spread < 0.2) if collapses else (logs["kl"] > 1 and spread > 0.5)
+
+
+def test_image_networks_are_built_channels_last_on_the_cpu_too_and_sample_in_the_same_shape():
+    """NHWC convolutions are faster on this project's CPU as well as on tensor cores (README,
+    "Precision and compilation"); what the family computes must not depend on the layout."""
+    from genbench.config import make_config
+    from genbench.runner import build
+    model = build(make_config("ddgan", "digits", 0, {}), (1, 8, 8))
+    conv = next(m for m in model.generator.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    x = model.sample(8, generator=torch.Generator().manual_seed(0))
+    plain = MODELS["ddgan"](model.cfg, (1, 8, 8))
+    plain.load_state_dict(model.state_dict())
+    torch.testing.assert_close(x, plain.sample(8, generator=torch.Generator().manual_seed(0)), rtol=1e-4, atol=1e-4)
