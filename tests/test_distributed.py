@@ -19,10 +19,23 @@ def launcher(ranks: int) -> list[str]:
     return ["torchrun", "--standalone", "--nproc_per_node", str(ranks)] if ranks > 1 else [sys.executable]
 
 
+# A rank of a 2-rank gloo job here has twice in this project's CI runs (once on a loaded machine, once idle)
+# died with C++'s "terminate called without an active exception" (SIGABRT: a joinable thread destroyed,
+# most likely at exit); the cause is not established. Such a launch is retried once, and only that failure.
+TEARDOWN_ABORT = "terminate called without an active exception"
+
+
+def launch(ranks: int, *args: str) -> subprocess.CompletedProcess:
+    for attempt in range(2):
+        r = subprocess.run([*launcher(ranks), *args], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if r.returncode == 0 or TEARDOWN_ABORT not in r.stderr:
+            return r
+    return r
+
+
 def genbench(results: Path, *args, ranks: int = 1) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([*launcher(ranks), "-m", "genbench", "run", *args, *TINY, "--results", str(results)],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return launch(ranks, "-m", "genbench", "run", *args, *TINY, "--results", str(results))
 
 
 def weights(results: Path) -> dict:
@@ -73,8 +86,7 @@ def test_two_ranks_are_one_process_exactly_in_float64_with_r1(tmp_path):
     for ranks in (1, 2):
         script = tmp_path / f"ddgan{ranks}.py"
         script.write_text(f"OUT = {str(tmp_path / f'w{ranks}.pt')!r}\n" + TWO_RANK_DDGAN)
-        r = subprocess.run([*launcher(ranks), str(script)], capture_output=True, text=True, timeout=300,
-                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+        r = launch(ranks, str(script))
         assert r.returncode == 0, r.stderr[-6000:]
     a, b = (torch.load(tmp_path / f"w{n}.pt", weights_only=True) for n in (1, 2))
     assert worst_relative_difference(a, b) <= 1e-10
