@@ -26,7 +26,7 @@ TEARDOWN_ABORT = "terminate called without an active exception"
 
 
 def launch(ranks: int, *args: str) -> subprocess.CompletedProcess:
-    for attempt in range(2):
+    for _ in range(2):
         r = subprocess.run([*launcher(ranks), *args], capture_output=True, text=True, timeout=300,
                            env={**os.environ, "OMP_NUM_THREADS": "1"})
         if r.returncode == 0 or TEARDOWN_ABORT not in r.stderr:
