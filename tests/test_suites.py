@@ -44,6 +44,8 @@ def test_declared_suites_expand_to_valid_configs():
                and not c.standardise and c.hparams.arch == "pacgan" for c in pacgan)  # 100 packs, 400 epochs of 100k
     cifar = plan("paper-cifar10", [0])
     assert {c.model for c in cifar} == {"ddpm", "ddgan"} and cifar[0].hparams.ch == 128
+    ddgan = next(c.hparams for c in cifar if c.model == "ddgan")  # the paper's rates, not the CPU default's
+    assert (ddgan.lr_g, ddgan.lr_d, ddgan.lr_schedule, ddgan.lr_min) == (1.6e-4, 1.25e-4, "cosine", 1e-5)
     with pytest.raises(ValueError, match="unknown suite"):
         plan("nope", [0])
 
