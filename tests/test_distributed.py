@@ -22,8 +22,8 @@ def launcher(ranks: int) -> list[str]:
 # A rank of a 2-rank gloo job here dies, rarely, with C++'s "terminate called without an active exception"
 # (SIGABRT: a joinable std::thread destroyed). Looped 2-rank DDGAN launches: 2 of ~510 (once rank 0, once
 # rank 1); in the one caught under PYTHONFAULTHANDLER both ranks had passed destroy_process_group() and
-# the abort came with "no Python frame": in torch's C++ teardown at exit, after all work was done. Such a launch is retried
-# once, and only that failure.
+# the abort came with "no Python frame": in torch's C++ teardown at exit, after all work was done.
+# Such a launch is retried once, and only that failure.
 TEARDOWN_ABORT = "terminate called without an active exception"
 
 
