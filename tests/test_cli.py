@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 from genbench.cli import cli
 from genbench.results import COLUMNS, load_leaderboard
+from genbench.runner import floor_draws
 from models import MODELS
 
 TINY = ["--steps", "3", "--n-eval", "200", "--sample-batch", "100", "--no-progress"]
@@ -150,6 +151,13 @@ def test_real_data_floor_row_once_per_dataset(results):
     real = board[board["model"] == "real"]
     assert len(real) == 1 and real.iloc[0]["n_samples"] == 200  # P(‖x − μ‖ < 3σ) = 1 − e^{−4.5} ≈ 0.989 in 2-D
     assert real.iloc[0]["modes"] == 25 and real.iloc[0]["hq"] > 0.97 and real.iloc[0]["fd"] < 1.0  # small-n bias only
+    assert real.iloc[0]["floor_draws"] == 10  # a small reference set: the mean of 10 draws
+
+
+def test_the_floor_draws_enough_real_samples_to_be_steady():
+    # one draw from 10,000 samples up (grid25, stacked-digits: the floors of before, same ids);
+    # digits' 359 held-out images would give a floor that moves by ±20 % from draw to draw
+    assert [floor_draws(n) for n in (26000, 10000, 5000, 2000, 359, 40)] == [1, 1, 2, 5, 10, 10]
 
 
 IMAGE_TINY = ["--steps", "3", "--n-eval", "40", "--sample-batch", "20", "--no-progress"]
