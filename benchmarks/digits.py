@@ -55,14 +55,14 @@ def report_targets(board: pd.DataFrame) -> None:
     runs = board[board["model"] != "real"]
     checks = [("every run (train + evaluate) <= 15 min wall", (runs["wall_sec"] <= 900).all())]
     floor = rows.get(("real", "digits"))
-    for model in ("ddpm", "ddgan"):
+    for model, bound in (("ddpm", 3), ("ddgan", 2)):  # DDGAN's: the faithful-baselines issue's
         if floor and (model, "digits") in rows:
             ratio = rows[model, "digits"]["fd_domain"] / floor["fd_domain"]
-            checks.append((f"{model} on digits: FD-domain {ratio:.1f}x the real floor (<= 3x)", ratio <= 3))
+            checks.append((f"{model} on digits: FD-domain {ratio:.2f}x the real floor (<= {bound}x)", ratio <= bound))
     if ("ddgan", "stacked-digits") in rows:
         r = rows["ddgan", "stacked-digits"]
-        checks.append((f"ddgan on stacked-digits: {r['modes']:.0f}/1000 modes (>= 990), KL {r['kl']:.3f} (<= 0.1)",
-                       r["modes"] >= 990 and r["kl"] <= 0.1))
+        checks.append((f"ddgan on stacked-digits: {r['modes']:.0f}/1000 modes (>= 950), KL {r['kl']:.3f} (<= 0.2)",
+                       r["modes"] >= 950 and r["kl"] <= 0.2))
     for name, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
 
