@@ -4,7 +4,7 @@ independent sample draws, and the real-data floor over K draws of real training 
     python benchmarks/redraw.py RUN_DIR [RUN_DIR ...] [--draws 10] [--floor-draws 50]
 
 A run's row holds one draw (seed = the run's seed) of as many samples as the reference set has:
-359 on digits, so its FD-domain moves by about ±2-3 from draw to draw of the same trained model,
+359 on digits, so its FD-domain moves by ±2-5 from draw to draw of the same trained model,
 as much as many recipe changes do. Each run here is sampled again with seeds 100..100+K-1 and
 scored against the same reference set; the floor is the mean over --floor-draws random subsets of
 the training split (cheap: no sampling; the leaderboard's floor row averages up to 10, under the

@@ -405,7 +405,7 @@ FLOOR_SAMPLES = 10_000  # real samples the floor scores in all, in draws of the 
 def floor_draws(n: int) -> int:
     """How many draws of n real samples the floor averages: one from n = 10,000 up, up to 10 for a
     small reference set, whose one-draw floor is as noisy as a model's row (digits, n = 359: FD-domain
-    9.5 ± 2.2 over 60 draws, `benchmarks/redraw.py`)."""
+    9.3 ± 2.3 over 50 draws, `benchmarks/redraw.py`)."""
     return max(1, min(10, FLOOR_SAMPLES // n))
 
 
