@@ -38,11 +38,13 @@ def rank(model: str) -> int:
 def variant_labels(board: pd.DataFrame) -> pd.Series:
     """'ddgan (T=2)': the model plus the hyperparameters that differ between its runs on a dataset,
     so training variants (DDGAN's T ablation) get rows of their own. The device counts as one:
-    sampling times from two machines must not be averaged."""
+    sampling times from two machines must not be averaged. Real-data floors of different sample
+    counts (stacked-digits: 26,000, and 10,000 for DDPM's shortened evaluation) are two floors."""
     hp = [c for c in board.columns if c.startswith("hp_")] + [c for c in ("device", "standardise") if c in board]
     labels = board["model"].astype(str).copy()
-    for _, rows in board.groupby(["model", "dataset"]):
-        varying = [c for c in hp if (_teacher_config(rows[c]) if c in TEACHER_COLUMNS else rows[c]).nunique(dropna=True) > 1]
+    for (model, _), rows in board.groupby(["model", "dataset"]):
+        columns = ["n_samples"] if model == "real" else hp
+        varying = [c for c in columns if (_teacher_config(rows[c]) if c in TEACHER_COLUMNS else rows[c]).nunique(dropna=True) > 1]
         for i, row in rows.iterrows():
             if varying:
                 labels[i] += " (" + ", ".join(f"{c.removeprefix('hp_')}={_num(row[c])}"
@@ -66,9 +68,20 @@ def ci95(x: pd.Series) -> float:
     return float(stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else math.nan
 
 
+def current_floors(board: pd.DataFrame) -> pd.DataFrame:
+    """The board without floor rows superseded by a floor of more draws for the same dataset and
+    sample count (a results folder from before the floor averaged draws holds both; they are one
+    floor measured twice, not two seeds)."""
+    if "floor_draws" not in board:
+        return board
+    real, draws = board["model"] == "real", board["floor_draws"].fillna(1)
+    most = draws[real].groupby([board["dataset"][real], board["n_samples"][real]]).transform("max")
+    return board[~real | (draws >= most.reindex(board.index))]
+
+
 def summarize(board: pd.DataFrame) -> pd.DataFrame:
     """Per dataset × variant × sampler setting: mean, std, 95% CI over seeds of every metric, and n_seeds."""
-    ok = board[board["status"] == "ok"].copy()
+    ok = current_floors(board[board["status"] == "ok"]).copy()
     for c in SETTING:
         ok[c] = ok[c] if c in ok else math.nan
     ok["guidance"] = ok["guidance"].fillna(0.0)  # rows from before classifier-free guidance: unguided
@@ -96,6 +109,13 @@ BUDGET_COLUMNS = [("params", "Params"), ("images_seen", "Images seen"), ("train_
 LABEL = {"fid": "FID ↓", "fd_domain": "FD-domain ↓", "fd": "FD ↓"}
 
 
+def _row_label(variant: str, model: str) -> str:
+    if model != "real":
+        return variant
+    n = variant.removeprefix("real").strip(" ()")  # "n_samples=10000" where a dataset has two floors
+    return f"real data (floor, {n})" if n else "real data (floor)"
+
+
 def dataset_table(rows: pd.DataFrame, bold) -> pd.DataFrame:
     """DDGAN Table 1's layout for one dataset: quality, recall/coverage, modes, NFE, time; mean ± CI,
     the best model value of each column in bold, the real-data floor last."""
@@ -105,7 +125,7 @@ def dataset_table(rows: pd.DataFrame, bold) -> pd.DataFrame:
     rows = rows.assign(_order=rows["model"].map(rank))
     rows = rows.sort_values(["_order", "variant", "sampler", "sample_steps"], ascending=[True, True, True, False])
     models = rows["model"] != "real"
-    out = pd.DataFrame({"Model": [v if m != "real" else "real data (floor)" for v, m in zip(rows["variant"], rows["model"])],
+    out = pd.DataFrame({"Model": [_row_label(v, m) for v, m in zip(rows["variant"], rows["model"])],
                         "Sampler": [_setting(r) for _, r in rows.iterrows()]})
     budget = {m for m, _ in BUDGET_COLUMNS}
     for m, label in cols:
@@ -140,7 +160,7 @@ def budget_text(rows: pd.DataFrame) -> str:
             continue
         lines.append(f"{variant}: {_budget(r.get('params_mean'))} params, {_budget(r.get('images_seen_mean'))} images, "
                      f"{_budget(r.get('train_sec_mean'))} s")
-    return "training budget\n" + "\n".join(lines)
+    return "\n".join(lines)
 
 
 def _point_label(r, points: pd.DataFrame) -> str:
@@ -235,11 +255,10 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
     on time, quality and recall together ringed; a panel per dataset, one legend."""
     data = summary[summary["model"] != "real"]
     datasets = list(data["dataset"].unique())
-    budgets = {d: budget_text(rows.assign(_order=rows["model"].map(rank)).sort_values(["_order", "variant"]))
-               for d, rows in data.groupby("dataset")}
-    # the budget lines sit under each panel: the figure grows by them, so the panels keep their height
-    lines = max(text.count("\n") + 1 for text in budgets.values())
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.6 + 0.14 * lines), squeeze=False)
+    budgets = "\n".join(f"training budget, {d}\n" + budget_text(rows.assign(_order=rows["model"].map(rank))
+                                                                .sort_values(["_order", "variant"]))
+                         for d, rows in data.groupby("dataset", sort=False))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.6), squeeze=False)
     palette = {m: c for m, c in zip(sorted(set(data["model"]), key=rank), sns.color_palette())}  # same colours everywhere
     handles, labels = {}, {}
     for ax, dataset in zip(axes[0], datasets):
@@ -264,8 +283,6 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
                       for _, r in pd.concat([points[first], points[~first]]).iterrows() if (text := _point_label(r, points))]
         for h, text in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(text, h)
-        ax.annotate(budgets[dataset], (0, 0), xycoords="axes fraction", xytext=(0, -34), textcoords="offset points",
-                    va="top", ha="left", fontsize=7, family="monospace")  # below the x label at any panel height
     # one legend for every panel: the colours, the recall scale (the same in every panel), the ring, the floor
     dot = lambda colour, area: Line2D([], [], ls="", marker="o", markersize=math.sqrt(area), color=colour, alpha=0.8)
     entries = {m: dot(c, 80) for m, c in palette.items()}
@@ -274,6 +291,10 @@ def trilemma(summary: pd.DataFrame, out: Path) -> None:
                bbox_to_anchor=(1.0, 0.5), fontsize=8, labelspacing=1.1)
     fig.suptitle("Generative learning trilemma: quality vs sampling time (marker size = recall)")
     fig.tight_layout()
+    # every panel's budget in one block under the first panel's x label, added after the layout (long
+    # variant names would squeeze the panels), inside the saved picture (bbox_inches="tight")
+    axes[0][0].annotate(budgets, (0, 0), xycoords="axes fraction", xytext=(0, -34), textcoords="offset points", va="top",
+                        ha="left", fontsize=7, family="monospace")
     for ax, spots in labels.items():  # after the layout, which moves the points
         place_labels(ax, spots)
     for suffix in (".png", ".pdf"):
@@ -577,7 +598,8 @@ def index_html(plain: dict[str, pd.DataFrame], figures: list[str], out: Path, so
     """One self-contained page: the tables (best values bold, sortable by a click on a column's
     head, no network), and every figure embedded as base64 with a caption saying what to read from it."""
     parts = [f"<h1>genbench report</h1><p>From <code>{html.escape(str(source))}</code>. Mean ± 95% CI over seeds; "
-             "bold: the best model value of a column; the real-data floor is what real held-out data scores. "
+             "bold: the best model value of a column; the real-data floor is what real training data score against the "
+             "held-out set (the mean of up to 10 draws where that set is small). "
              "Click a column's head to sort. On 2-D data the quality axis of the figures is precision: a Fréchet "
              "distance of raw points compares only means and covariances.</p>"]
     for dataset, table in plain.items():

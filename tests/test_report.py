@@ -34,6 +34,17 @@ def test_means_and_95_percent_intervals_over_seeds(tmp_path):
     assert s.loc["ddgan (T=1)", "fd_mean"] == 20.0
 
 
+def test_a_floor_of_more_draws_replaces_the_one_draw_floor_of_an_older_folder(tmp_path):
+    append_row(tmp_path, row("ddgan", 0, 2.0))
+    floor = {"model": "real", "sampler": "", "sample_steps": "", "nfe": "", "n_samples": 359}
+    append_row(tmp_path, {**row("real", 0, 9.5), **floor, "run_id": "real-old"})  # written before floor_draws existed
+    append_row(tmp_path, {**row("real", 0, 9.2), **floor, "run_id": "real-new", "floor_draws": 10})
+    append_row(tmp_path, {**row("real", 0, 4.0), **floor, "run_id": "real-other-n", "n_samples": 26000})
+    real = summarize(load_leaderboard(tmp_path)).query("model == 'real'")  # two sample counts: two floors
+    assert sorted(zip(real["fd_mean"], real["variant"])) == [(4.0, "real (n_samples=26000)"), (9.2, "real (n_samples=359)")]
+    assert (real["n_seeds"] == 1).all()
+
+
 def test_variant_labels_name_only_what_differs(tmp_path):
     append_row(tmp_path, row("vae", 0, 1.0, T=""))
     for T in (1, 8):
