@@ -18,16 +18,14 @@ from pathlib import Path
 import torch
 
 from genbench.evaluate import draw_samples, sample_metrics
-from genbench.runner import RunError, image_features, load_data, load_run
+from genbench.runner import RunError, image_features, load_data, load_run, real_draw
 
 METRICS = ("fd_domain", "fd", "precision", "recall", "coverage", "modes", "kl")
 
 
 def real_draws(data, features, draws: int) -> list[dict]:
-    n = len(data.reference)
-    subsets = (torch.randperm(len(data.train), generator=torch.Generator().manual_seed(1000 + k))[:n]
-               for k in range(draws))
-    return [sample_metrics(data.train[i], data, features) for i in subsets]
+    return [sample_metrics(real_draw(data, torch.Generator().manual_seed(1000 + k)), data, features)
+            for k in range(draws)]
 
 
 def model_draws(model, data, features, draws: int) -> list[dict]:

@@ -409,6 +409,11 @@ def floor_draws(n: int) -> int:
     return max(1, min(10, FLOOR_SAMPLES // n))
 
 
+def real_draw(data, generator: torch.Generator) -> torch.Tensor:
+    """A random draw of as many training samples as the reference set has: one draw of the floor."""
+    return data.train[torch.randperm(len(data.train), generator=generator)[:len(data.reference)]]
+
+
 def real_floor(cfg: RunConfig, data, features, results_dir: Path, log=print) -> None:
     """Append, once per (dataset, image size, N, extractor), the metrics of real training samples
     against the reference set: what a perfect model scores, the floor every row is read against.
@@ -427,8 +432,7 @@ def real_floor(cfg: RunConfig, data, features, results_dir: Path, log=print) -> 
     if any(r["run_id"] == run_id for r in read_rows(results_dir)[1]):
         return
     g = torch.Generator().manual_seed(cfg.data_seed)  # the first draw is the one-draw floor of before
-    scores = [sample_metrics(data.train[torch.randperm(len(data.train), generator=g)[:n]], data, features)
-              for _ in range(draws)]
+    scores = [sample_metrics(real_draw(data, g), data, features) for _ in range(draws)]
     if cols["fid_samples"] is not None:  # FID of these real images, also under the paper protocol
         cols["fid_samples"] = n
     row = {"run_id": run_id, "model": "real", "dataset": cfg.dataset, "seed": cfg.data_seed, "status": "ok",
