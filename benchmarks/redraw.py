@@ -12,9 +12,9 @@ data seed). Prints mean ± standard deviation over the draws and each run's mean
 floor's mean.
 """
 import argparse
-import statistics
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from genbench.evaluate import draw_samples, sample_metrics
@@ -34,8 +34,13 @@ def model_draws(model, data, features, draws: int) -> list[dict]:
 
 
 def summary(rows: list[dict]) -> dict[str, tuple[float, float]]:
-    return {k: (statistics.mean(r[k] for r in rows), statistics.stdev(r[k] for r in rows))
-            for k in METRICS if k in rows[0]}
+    """Mean and sample sd of each metric over the draws (numpy: a KL of inf, no high-quality
+    2-D sample in a draw, gives a mean of inf and an sd of nan, not an error)."""
+    out = {}
+    for k in (k for k in METRICS if k in rows[0]):
+        v = np.array([float(r[k]) for r in rows])
+        out[k] = float(v.mean()), float(v.std(ddof=1)) if np.isfinite(v).all() else float("nan")
+    return out
 
 
 def main():
