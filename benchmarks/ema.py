@@ -1,0 +1,79 @@
+"""What the EMA of the sampling networks does, and how long its window should be: one training run
+per seed (exactly the default `genbench run`), scored at several steps with the raw weights, the
+recipe's EMA and EMAs of other windows, each on K sample draws.
+
+    python benchmarks/ema.py [--model ddgan] [--dataset digits] [--seeds 0,1,2] [--steps 3000]
+                             [--at 1000,2000,3000] [--windows 0.025,0.05,0.25,0.5] [--draws 10]
+
+The recipe's EMA decays at min(ema, (1 + n)/(10 + n)) at update n: an average over roughly the
+last n/9 updates until the cap. A window fraction f here is the decay 1 − 1/(f·n + 1), an average
+over roughly the last f·n updates (the recipe's is f ≈ 0.11). The extra averages read the
+weights after each step and draw no random numbers, so the run, its recipe EMA and its scores at
+`--steps` are those of `genbench run --model M --dataset D --steps N --seed S` (with a constant
+learning rate, as DDGAN's image recipe has, the state at an earlier step is also that of a shorter
+run). Each score is the mean ± sd over K draws of as many samples as the reference set
+(`benchmarks/redraw.py`'s draws; the digits floor is 9.28 over 50 draws). One seed a process:
+run seeds side by side as separate processes with `--threads 1`.
+"""
+import argparse
+import copy
+
+import torch
+
+from genbench.config import make_config
+from genbench.runner import build, image_features, load_data
+from genbench.train import Trainer, draw_batch, ema_update, seed_everything
+from redraw import model_draws, print_row, summary
+
+
+def run(model_name: str, dataset: str, seed: int, steps: int, at: set[int], windows: list[float], draws: int) -> None:
+    cfg = make_config(model_name, dataset, seed, {"steps": str(steps)})
+    data = load_data(cfg)
+    features = image_features(cfg, data, log=lambda *a: None, progress=False)
+    seed_everything(cfg.seed)  # as runner._run does, so the run is the default one
+    model = build(cfg, data.shape)
+    trainer = Trainer(model, cfg.seed, cfg.precision)
+    if not trainer.ema:
+        raise SystemExit(f"ema: error: {model_name} keeps no EMA (its recipe has ema=None)")
+    data_rng = torch.Generator().manual_seed(cfg.seed)
+    nets = {name: getattr(model, name) for name in model.SAMPLING_NETS}
+    extra = {f: {name: copy.deepcopy(net).requires_grad_(False) for name, net in nets.items()} for f in windows}
+    x_train = data.to_model(data.train)
+    for step in range(steps):
+        x, _ = draw_batch(x_train, cfg.hparams.batch_size, data_rng, cfg.hparams.hflip, trainer.world)
+        trainer.step(x, step)
+        for f, copies in extra.items():
+            for name, net in copies.items():
+                ema_update(net, nets[name], 1 - 1 / (f * step + 1))
+        if step + 1 in at:
+            variants = [("raw", nets), ("recipe EMA", trainer.ema), *((f"window {f:g}·n", c) for f, c in extra.items())]
+            for label, weights in variants:
+                for name, net in weights.items():
+                    setattr(model, name, net)
+                print_row(f"seed {seed} step {step + 1} {label}", summary(model_draws(model, data, features, draws)))
+            for name, net in nets.items():
+                setattr(model, name, net)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="ddgan")
+    ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--at", default="1000,2000,3000", help="steps at which to score")
+    ap.add_argument("--windows", default="0.025,0.05,0.25,0.5", help="window fractions f of the extra EMAs")
+    ap.add_argument("--draws", type=int, default=10)
+    ap.add_argument("--threads", type=int)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    at = {int(s) for s in args.at.split(",")}
+    if not at or max(at) > args.steps or min(at) < 1 or args.draws < 2:
+        ap.error("--at must lie in 1..--steps, and --draws be at least 2")
+    for seed in (int(s) for s in args.seeds.split(",")):
+        run(args.model, args.dataset, seed, args.steps, at, [float(f) for f in args.windows.split(",") if f], args.draws)
+
+
+if __name__ == "__main__":
+    main()
