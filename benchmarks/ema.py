@@ -4,6 +4,7 @@ recipe's EMA and EMAs of other windows, each on K sample draws.
 
     python benchmarks/ema.py [--model ddgan] [--dataset digits] [--seeds 0,1,2] [--steps 3000]
                              [--at 1000,2000,3000] [--windows 0.025,0.05,0.25,0.5] [--draws 10]
+                             [--set KEY=VALUE ...]
 
 The recipe's EMA decays at min(ema, (1 + n)/(10 + n)) at update n: an average over roughly the
 last n/9 updates until the cap. A window fraction f here is the decay 1 − 1/(f·n + 1), an average
@@ -26,8 +27,12 @@ from genbench.train import Trainer, draw_batch, ema_update, seed_everything
 from redraw import model_draws, print_row, summary
 
 
-def run(model_name: str, dataset: str, seed: int, steps: int, at: set[int], windows: list[float], draws: int) -> None:
-    cfg = make_config(model_name, dataset, seed, {"steps": str(steps)})
+def run(model_name: str, dataset: str, seed: int, steps: int, at: set[int], windows: list[float], draws: int,
+        assignments: dict[str, str]) -> None:
+    try:
+        cfg = make_config(model_name, dataset, seed, {**assignments, "steps": str(steps)})
+    except ValueError as e:
+        raise SystemExit(f"ema: error: {e}") from None
     data = load_data(cfg)
     features = image_features(cfg, data, log=lambda *a: None, progress=False)
     seed_everything(cfg.seed)  # as runner._run does, so the run is the default one
@@ -65,14 +70,19 @@ def main():
     ap.add_argument("--windows", default="0.025,0.05,0.25,0.5", help="window fractions f of the extra EMAs")
     ap.add_argument("--draws", type=int, default=10)
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                    help="a recipe setting, as genbench run --set takes it")
     args = ap.parse_args()
+    if any("=" not in a for a in args.assignments):
+        ap.error("--set takes KEY=VALUE")
     if args.threads:
         torch.set_num_threads(args.threads)
     at = {int(s) for s in args.at.split(",")}
     if not at or max(at) > args.steps or min(at) < 1 or args.draws < 2:
         ap.error("--at must lie in 1..--steps, and --draws be at least 2")
     for seed in (int(s) for s in args.seeds.split(",")):
-        run(args.model, args.dataset, seed, args.steps, at, [float(f) for f in args.windows.split(",") if f], args.draws)
+        run(args.model, args.dataset, seed, args.steps, at, [float(f) for f in args.windows.split(",") if f], args.draws,
+            dict(a.split("=", 1) for a in args.assignments))
 
 
 if __name__ == "__main__":
