@@ -45,8 +45,8 @@ def run(model_name: str, dataset: str, seed: int, steps: int, at: set[int], wind
     extra = {f: {name: copy.deepcopy(net).requires_grad_(False) for name, net in nets.items()} for f in windows}
     x_train = data.to_model(data.train)
     for step in range(steps):
-        x, _ = draw_batch(x_train, cfg.hparams.batch_size, data_rng, cfg.hparams.hflip, trainer.world)
-        trainer.step(x, step)
+        x, y = draw_batch(x_train, cfg.hparams.batch_size, data_rng, cfg.hparams.hflip, trainer.world, data.train_labels)
+        trainer.step(x, step, y)  # as genbench.train.train steps it (labels for a conditional family)
         for f, copies in extra.items():
             for name, net in copies.items():
                 ema_update(net, nets[name], 1 - 1 / (f * step + 1))
