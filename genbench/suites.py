@@ -60,7 +60,7 @@ def _strings(assignments: dict) -> dict:
 DDPM_CIFAR10 = {"ch": "128", "res_blocks": "2", "attn_lowest": "false", "dropout": "0.1", "lr": "2e-4",
                 "lr_warmup": "5000", "grad_clip": "1.0", "hflip": "true", "batch_size": "128", "steps": "800000",
                 "ema": "0.9999"}
-DDGAN_CIFAR10 = {"ch": "128", "res_blocks": "2", "nz": "100", "lr_g": "1.6e-4", "lr_d": "1.25e-4",
+DDGAN_CIFAR10 = {"ch": "128", "res_blocks": "2", "nz": "100", "lr_g": "1.6e-4", "lr_d": "1.25e-4", "adam_beta1": "0.5",
                  "r1_gamma": "0.02", "lazy_reg": "15",
                  "lr_schedule": "cosine", "lr_min": "1e-5", "hflip": "true", "batch_size": "256", "steps": "350000",
                  "ema": "0.9999"}

@@ -46,6 +46,7 @@ def test_declared_suites_expand_to_valid_configs():
     assert {c.model for c in cifar} == {"ddpm", "ddgan"} and cifar[0].hparams.ch == 128
     ddgan = next(c.hparams for c in cifar if c.model == "ddgan")  # the paper's rates, not the CPU default's
     assert (ddgan.lr_g, ddgan.lr_d, ddgan.lr_schedule, ddgan.lr_min) == (1.6e-4, 1.25e-4, "cosine", 1e-5)
+    assert (ddgan.adam_beta1, ddgan.adam_beta2) == (0.5, 0.9)  # the paper's Adam, not the CPU default's β1 = 0
     with pytest.raises(ValueError, match="unknown suite"):
         plan("nope", [0])
 
