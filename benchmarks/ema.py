@@ -23,7 +23,7 @@ import torch
 
 from genbench.config import make_config
 from genbench.runner import build, image_features, load_data
-from genbench.train import Trainer, draw_batch, ema_update, seed_everything
+from genbench.train import Trainer, ema_update, seed_everything, train
 from redraw import model_draws, print_row, summary
 
 
@@ -40,24 +40,24 @@ def run(model_name: str, dataset: str, seed: int, steps: int, at: set[int], wind
     trainer = Trainer(model, cfg.seed, cfg.precision)
     if not trainer.ema:
         raise SystemExit(f"ema: error: {model_name} keeps no EMA (its recipe has ema=None)")
-    data_rng = torch.Generator().manual_seed(cfg.seed)
     nets = {name: getattr(model, name) for name in model.SAMPLING_NETS}
     extra = {f: {name: copy.deepcopy(net).requires_grad_(False) for name, net in nets.items()} for f in windows}
-    x_train = data.to_model(data.train)
-    for step in range(steps):
-        x, y = draw_batch(x_train, cfg.hparams.batch_size, data_rng, cfg.hparams.hflip, trainer.world, data.train_labels)
-        trainer.step(x, step, y)  # as genbench.train.train steps it (labels for a conditional family)
+
+    def after_step(done: int, seconds: float) -> None:  # the training loop's per-step callback (every=1)
         for f, copies in extra.items():
             for name, net in copies.items():
-                ema_update(net, nets[name], 1 - 1 / (f * step + 1))
-        if step + 1 in at:
+                ema_update(net, nets[name], 1 - 1 / (f * (done - 1) + 1))
+        if done in at:
             variants = [("raw", nets), ("recipe EMA", trainer.ema), *((f"window {f:g}·n", c) for f, c in extra.items())]
             for label, weights in variants:
                 for name, net in weights.items():
                     setattr(model, name, net)
-                print_row(f"seed {seed} step {step + 1} {label}", summary(model_draws(model, data, features, draws)))
+                print_row(f"seed {seed} step {done} {label}", summary(model_draws(model, data, features, draws)))
             for name, net in nets.items():
                 setattr(model, name, net)
+
+    train(trainer, data.to_model(data.train), torch.Generator().manual_seed(cfg.seed), checkpoint=after_step, every=1,
+          progress=False, y_train=data.train_labels)  # the loop `genbench run` trains with
 
 
 def main():

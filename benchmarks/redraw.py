@@ -37,7 +37,9 @@ def summary(rows: list[dict]) -> dict[str, tuple[float, float]]:
     """Mean and sample sd of each metric over the draws (numpy: a KL of inf, no high-quality
     2-D sample in a draw, gives a mean of inf and an sd of nan, not an error)."""
     out = {}
-    for k in (k for k in METRICS if k in rows[0]):
+    for k in METRICS:
+        if k not in rows[0]:
+            continue
         v = np.array([float(r[k]) for r in rows])
         out[k] = float(v.mean()), float(v.std(ddof=1)) if np.isfinite(v).all() else float("nan")
     return out
