@@ -20,7 +20,7 @@ import torch
 from genbench.evaluate import draw_samples, sample_metrics
 from genbench.runner import RunError, image_features, load_data, load_run, real_draw
 
-METRICS = ("fd_domain", "fd", "precision", "recall", "coverage", "modes", "kl")
+METRICS = ("fd_domain", "fd", "hq", "precision", "recall", "coverage", "modes", "kl")
 
 
 def real_draws(data, features, draws: int) -> list[dict]:
