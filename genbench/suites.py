@@ -134,13 +134,16 @@ def train_step_seconds(cfg: RunConfig, threads: int | None = None, repeats: int 
     from .metrics import median_seconds
     from .train import Trainer
     shape = dataset_shape(cfg.dataset, cfg.image_size)
-    trainer = Trainer(build(cfg, shape), cfg.seed)
+    model = build(cfg, shape)
+    trainer = Trainer(model, cfg.seed)
     x = torch.rand(cfg.hparams.batch_size, *shape, device=cfg.device) * 2 - 1
+    classes = getattr(model, "num_classes", None)  # a class-conditional run trains on labels
+    y = torch.randint(classes, (len(x),), device=cfg.device) if classes else None
     step = iter(min(i, cfg.hparams.steps - 1) for i in range(repeats + 1))  # steps of the run (a staged family's stage)
     before = torch.get_num_threads()
     torch.set_num_threads(threads or before)
     try:
-        return median_seconds(lambda: trainer.step(x, next(step)), repeats=repeats, device=cfg.device)
+        return median_seconds(lambda: trainer.step(x, next(step), y), repeats=repeats, device=cfg.device)
     finally:
         torch.set_num_threads(before)
 

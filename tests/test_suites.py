@@ -214,3 +214,9 @@ def test_printed_commands_to_a_closed_pipe_stop_quietly(tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     p.stdout.close()
     assert p.wait() == 1 and p.stderr.read() == ""
+
+
+def test_the_cost_estimate_times_a_class_conditional_run_on_labels():
+    """`suite digits --dry-run` once crashed here: the conditional DDPM's step needs labels."""
+    cond = next(c for c in plan("digits", [0]) if getattr(c.hparams, "conditional", False))
+    assert suites.train_step_seconds(cond, repeats=1) > 0
