@@ -273,11 +273,11 @@ def cost_table(cfgs, results_dir: Path, workers: int = 1) -> str:
     threads = max(1, (os.cpu_count() or 1) // workers)
     step_sec, lines, total = {}, [], 0.0
     for c in cfgs:
-        if c.config_hash() not in step_sec:
-            step_sec[c.config_hash()] = train_step_seconds(c, threads)
         done = is_done(c, results_dir)
         left = 0 if done else c.hparams.steps - min(trained_steps(c, results_dir), c.hparams.steps)
-        est = step_sec[c.config_hash()] * left
+        if left and c.config_hash() not in step_sec:  # a trained run costs no timing either
+            step_sec[c.config_hash()] = train_step_seconds(c, threads)
+        est = step_sec[c.config_hash()] * left if left else 0.0
         total += est
         sets = settings(c)
         sets = f"{sets[0].sampler}:{sets[0].steps}" if len(sets) == 1 else f"{len(sets)} sampler settings"

@@ -2,6 +2,7 @@
 settings), run resumably: a run whose every setting is in the leaderboard is skipped."""
 import ctypes
 import dataclasses
+import math
 import multiprocessing
 import os
 import shlex
@@ -127,23 +128,39 @@ def command(cfg: RunConfig, results_dir: Path) -> str:
     return shlex.join(args)
 
 
+PROBE_BATCH = 16  # an image run's step is timed on at most this many images (README: "Suites and reports")
+
+
 def train_step_seconds(cfg: RunConfig, threads: int | None = None, repeats: int = 3) -> float:
     """Median seconds of a training step at the run's batch size over `repeats` steps after one
     warm-up step, with `threads` CPU threads (a suite's worker's share); the estimate behind
-    --dry-run (on a busy machine it runs high)."""
+    --dry-run (on a busy machine it runs high). A larger image batch is timed at PROBE_BATCH / 2 and
+    PROBE_BATCH images (whole packs) and extrapolated along the line through the two: a
+    paper-size network's step at its real batch takes minutes and tens of GiB on a CPU."""
     from .metrics import median_seconds
     from .train import Trainer
     shape = dataset_shape(cfg.dataset, cfg.image_size)
     model = build(cfg, shape)
     trainer = Trainer(model, cfg.seed)
-    x = torch.rand(cfg.hparams.batch_size, *shape, device=cfg.device) * 2 - 1
     classes = getattr(model, "num_classes", None)  # a class-conditional run trains on labels
-    y = torch.randint(classes, (len(x),), device=cfg.device) if classes else None
-    step = iter(min(i, cfg.hparams.steps - 1) for i in range(repeats + 1))  # steps of the run (a staged family's stage)
+    steps = iter(min(i, cfg.hparams.steps - 1) for i in range(2 * (repeats + 1)))  # the run's (a staged family's stage)
+
+    def seconds(batch: int) -> float:
+        x = torch.rand(batch, *shape, device=cfg.device) * 2 - 1
+        y = torch.randint(classes, (batch,), device=cfg.device) if classes else None
+        return median_seconds(lambda: trainer.step(x, next(steps), y), repeats=repeats, device=cfg.device)
+
+    batch = cfg.hparams.batch_size
     before = torch.get_num_threads()
     torch.set_num_threads(threads or before)
     try:
-        return median_seconds(lambda: trainer.step(x, next(step), y), repeats=repeats, device=cfg.device)
+        pack = getattr(cfg.hparams, "pack", 1)  # a PacGAN batch holds whole packs
+        small = math.ceil(PROBE_BATCH / 2 / pack) * pack
+        large = 2 * small
+        if len(shape) == 1 or batch <= large:
+            return seconds(batch)
+        t_small, t_large = seconds(small), seconds(large)
+        return t_large + max(0.0, t_large - t_small) / (large - small) * (batch - large)
     finally:
         torch.set_num_threads(before)
 

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from genbench import suites
 from genbench.cli import cli
+from genbench.config import make_config
 from genbench.results import load_leaderboard
 from genbench.runner import run_name
 from genbench.suites import Entry, is_done, plan, run_suite
@@ -216,7 +217,9 @@ def test_printed_commands_to_a_closed_pipe_stop_quietly(tmp_path):
     assert p.wait() == 1 and p.stderr.read() == ""
 
 
-def test_the_cost_estimate_times_a_class_conditional_run_on_labels():
+def test_the_cost_estimate_times_image_runs_on_small_batches_of_their_own_kind():
     """`suite digits --dry-run` once crashed here: the conditional DDPM's step needs labels."""
     cond = next(c for c in plan("digits", [0]) if getattr(c.hparams, "conditional", False))
     assert suites.train_step_seconds(cond, repeats=1) > 0
+    packed = make_config("gan", "digits", 0, {"pack": "3", "batch_size": "48"})  # timed on whole packs of 3
+    assert suites.train_step_seconds(packed, repeats=1) > 0
