@@ -32,6 +32,7 @@ def main():
     ap.add_argument("--datasets", default="digits,stacked-digits")
     ap.add_argument("--results", default="results/bench-digits")
     args, extra = ap.parse_known_args()
+    extra = extra[1:] if extra[:1] == ["--"] else extra  # the usage line's `--` is argparse's, not genbench's
     results = Path(args.results)
     walls = {}
     for dataset in args.datasets.split(","):
