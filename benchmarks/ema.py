@@ -18,6 +18,7 @@ run seeds side by side as separate processes with `--threads 1`.
 """
 import argparse
 import copy
+import sys
 
 import torch
 
@@ -47,6 +48,8 @@ def run(model_name: str, dataset: str, seed: int, steps: int, at: set[int], wind
         for f, copies in extra.items():
             for name, net in copies.items():
                 ema_update(net, nets[name], 1 - 1 / (f * (done - 1) + 1))
+        if done % max(1, steps // 10) == 0:  # the scores come only at `--at`: show that it is alive
+            print(f"seed {seed}: step {done}/{steps}, {seconds:.0f} s", file=sys.stderr, flush=True)
         if done in at:
             variants = [("raw", nets), ("recipe EMA", trainer.ema), *((f"window {f:g}·n", c) for f, c in extra.items())]
             for label, weights in variants:
