@@ -1,10 +1,13 @@
 """genbench's metrics against reference implementations, at the paper scale, on this machine.
 
-    python benchmarks/metrics.py [--n 10000] [--dim 2048] [--repeats 3] [--seed 0]
+    python benchmarks/metrics.py [--n 10000] [--dim 2048] [--small 359] [--repeats 3] [--seed 0]
 
 (a) Fréchet distance of 2048-d features: genbench.metrics.frechet_distance against pytorch-fid's
     calculate_frechet_distance (scipy sqrtm): agreement to 1e-6 relative, and speed (median of
-    repeats after a warm-up, both in this run), target >= 5x faster.
+    repeats after a warm-up, both in this run), target >= 5x faster. With fewer generated samples
+    than dimensions (--small, default 359: a digits run's evaluation draw) frechet_distance_to's
+    N x N route against the D x D one and pytorch-fid: agreement to 1e-6 relative (both D x D routes
+    carry rounding noise of order sqrt(eps) from the rank-deficient covariance), and speed.
 (b) Precision, recall, density and coverage (one k = 5 for all four, the convention of clovaai's
     `prdc` package): genbench's float32-GEMM implementation with float64 rechecks against the
     definitions computed literally in float64 from full N x N distance matrices (values must be
@@ -34,7 +37,7 @@ try:
 except ImportError:
     clovaai_prdc = None
 
-from genbench.metrics import frechet_distance, gaussian_stats, median_seconds, prdc
+from genbench.metrics import frechet_distance, frechet_distance_to, gaussian_stats, median_seconds, prdc
 from genbench.metrics.knn import BLOCK
 
 MIB = 2 ** 20
@@ -139,6 +142,21 @@ def bench_frechet(args) -> list[tuple]:
     ]
 
 
+def bench_frechet_low_rank(args) -> list[tuple]:
+    """Rows for (a) with N <= D: a few generated samples against the real set's statistics."""
+    real, fake = features(args.n, args.dim, args.seed)
+    x, ref = fake[:args.small], gaussian_stats(real)
+    full = lambda: frechet_distance(*gaussian_stats(x), *ref)
+    ours, dxd = frechet_distance_to(x, *ref), full()
+    theirs = pytorch_fid_distance(*[s.numpy() for s in (*gaussian_stats(x), *ref)])
+    t_ours = median_seconds(lambda: frechet_distance_to(x, *ref), repeats=args.repeats)
+    t_dxd = median_seconds(full, repeats=args.repeats)
+    label = f"FD {args.dim}-d, N={args.small} vs {args.n}"
+    return [(f"{label}: value vs {ref_name}", f"{ours:.10g}", f"{v:.10g}", f"rel {abs(ours - v) / v:.1e}", "rel <= 1e-6",
+             abs(ours - v) / v <= 1e-6) for ref_name, v in (("D x D route", dxd), ("pytorch-fid", theirs))] + [
+        (f"{label}: median s, N x N vs D x D route", f"{t_ours:.3f}", f"{t_dxd:.3f}", f"{t_dxd / t_ours:.1f}x", "-", None)]
+
+
 def bench_prdc(args) -> list[tuple]:
     """Rows for (b): equality of the four values, time and peak memory, against both references."""
     ours, direct = run_isolated("genbench", args), run_isolated("direct", args)
@@ -173,13 +191,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=10_000, help="feature vectors per set (default: 10,000)")
     ap.add_argument("--dim", type=int, default=2048, help="feature dimension (default: 2,048, Inception pool3)")
+    ap.add_argument("--small", type=int, default=359, help="generated vectors for the N <= D Frechet check (default: 359)")
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats after one warm-up (default: 3)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     # the load average says whether other work shared the CPUs with the timings
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}",
           flush=True)
-    rows = bench_frechet(args) + bench_prdc(args)
+    rows = bench_frechet(args) + bench_frechet_low_rank(args) + bench_prdc(args)
     print_table(rows)
     return 1 if any(r[5] is False for r in rows) else 0
 

@@ -4,7 +4,7 @@ import statistics
 import torch
 
 from .data.images import quantize
-from .metrics import (class_modes, inception_score, kid, frechet_distance, frechet_distance_samples, gaussian_stats,
+from .metrics import (class_modes, inception_score, kid, frechet_distance_samples, frechet_distance_to,
                       mixture_modes, prdc, timed)
 
 
@@ -76,7 +76,7 @@ def image_metrics(x: torch.Tensor, data, features) -> dict:
            **prdc(features.reference, f), **class_modes(features.domain.classes(x), data.num_classes)}
     if features.inception is not None:
         g = features.inception(x_inception)
-        out["fid"] = frechet_distance(*gaussian_stats(g), *features.inception_stats)
+        out["fid"] = frechet_distance_to(g, *features.inception_stats)
         out["kid"], out["kid_std"] = kid(g, features.inception_reference)
         out["is"], out["is_std"] = inception_score(features.inception.logits(g))
     return out

@@ -15,7 +15,7 @@ from pytorch_fid.fid_score import calculate_frechet_distance
 from torch import nn
 
 from genbench.features import inception
-from genbench.metrics import frechet_distance, gaussian_stats
+from genbench.metrics import frechet_distance, frechet_distance_to, gaussian_stats
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +186,16 @@ def test_frechet_distance_matches_pytorch_fid_rank_deficient(n):
     # disagreement is ≤ 1.2e-8 relative (both sit ~1e-8 from a 40-digit mpmath evaluation).
     stats = _stats(n, 0)
     assert frechet_distance(*stats) == pytest.approx(_pytorch_fid(stats), rel=1e-7)
+
+
+@pytest.mark.parametrize("n", [16, 40, 63])
+def test_low_rank_route_matches_pytorch_fid(n):
+    """frechet_distance_to solves the N × N problem when N ≤ D; pytorch-fid the D × D one."""
+    g = torch.Generator().manual_seed(n)
+    x = torch.randn(n, 64, generator=g).double()
+    stats = _stats(500, 1)[2:]
+    expected = _pytorch_fid([a.numpy() for a in gaussian_stats(x)] + stats)
+    assert frechet_distance_to(x, *stats) == pytest.approx(expected, rel=1e-7)
 
 
 def test_logits_are_the_fid_networks_classifier_without_bias(weights, features):

@@ -1,5 +1,5 @@
 """Metrics: pure functions of tensors. They never see a model."""
-from .frechet import frechet_distance, frechet_distance_samples, gaussian_stats
+from .frechet import frechet_distance, frechet_distance_samples, frechet_distance_to, gaussian_stats
 from .modes import class_modes, mixture_modes
 from .inception_score import inception_score
 from .kernel import kid

@@ -30,5 +30,24 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     return float((mu1 - mu2).square().sum() + sigma1.trace() + sigma2.trace() - 2 * tr_covmean)
 
 
+def frechet_distance_to(x: torch.Tensor, mu2, sigma2) -> float:
+    """d² between the Gaussian fit of the rows of x (N, D) and N(μ₂, Σ₂).
+
+    With N ≤ D (FID's 2,048 features of a few hundred digits) Σ₁ = XᵀX/(N − 1), X the centred rows,
+    has rank < N, and the nonzero eigenvalues of Σ₁Σ₂ are those of the symmetric N × N matrix
+    XΣ₂Xᵀ/(N − 1) (AB and BA share them): the same d² from an N × N eigenproblem instead of a D × D
+    one, without the D − N + 1 rounding-level eigenvalues of Σ₁'s null space that the D × D route
+    takes square roots of."""
+    x = x.flatten(1).double()
+    if len(x) > x.shape[1]:
+        return frechet_distance(*gaussian_stats(x), mu2, sigma2)
+    mu2, sigma2 = (torch.as_tensor(a, dtype=torch.float64) for a in (mu2, sigma2))
+    mu1 = x.mean(0)
+    xc = (x - mu1) / (len(x) - 1) ** 0.5
+    m = xc @ sigma2 @ xc.T
+    tr_covmean = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
+    return float((mu1 - mu2).square().sum() + xc.square().sum() + sigma2.trace() - 2 * tr_covmean)
+
+
 def frechet_distance_samples(x: torch.Tensor, y: torch.Tensor) -> float:
-    return frechet_distance(*gaussian_stats(x), *gaussian_stats(y))
+    return frechet_distance_to(x, *gaussian_stats(y))
