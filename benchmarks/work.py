@@ -16,7 +16,6 @@ puts them at seconds a run).
 import argparse
 import os
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from genbench.config import settings  # noqa: E402
 from genbench.data import dataset_shape  # noqa: E402
+from genbench.metrics import matmul_gflops  # noqa: E402
 from genbench.runner import build  # noqa: E402
 from genbench.suites import plan, train_step_seconds  # noqa: E402
 from genbench.train import Trainer  # noqa: E402
@@ -52,22 +52,6 @@ def sample_flops(cfg, shape, n: int = 64) -> int:
     return sum(flops(lambda: model.sample(n, setting=s)) * cfg.n_eval // n for s in settings(cfg))
 
 
-def matmul_gflops(threads: int, size: int = 256, batch: int = 256, repeats: int = 200) -> float:
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    a, w = torch.randn(batch, size), torch.randn(size, size)
-    for _ in range(20):
-        a @ w
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            a @ w
-        best = min(best, (time.perf_counter() - t0) / repeats)
-    torch.set_num_threads(before)
-    return 2 * batch * size * size / best / 1e9
-
-
 def variant(cfg) -> str:
     hp = cfg.hparams
     return f"T={hp.T}" if cfg.model == "ddgan" else ("v" if getattr(hp, "prediction", "eps") == "v" else "")
@@ -82,7 +66,7 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cores = os.cpu_count() or 1
-    rate = matmul_gflops(args.threads)
+    rate = matmul_gflops(calls=200)  # with the threads just set
     procs = max(1, cores // args.threads)
     print(f"matrix product {rate:.0f} GFLOP/s per process on {args.threads} thread(s), {procs} process(es) on {cores} cores")
     head = f"{'model':6} {'dataset':10} {'var':5} {'GFLOP/step':>10} {'steps':>6} {'train TFLOP':>11} {'sample TFLOP':>12}"

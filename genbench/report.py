@@ -594,7 +594,21 @@ SORT_SCRIPT = """document.querySelectorAll('table').forEach(t => t.querySelector
     rows.forEach(r => t.tBodies[0].appendChild(r)); }; }));"""
 
 
-def index_html(plain: dict[str, pd.DataFrame], figures: list[str], out: Path, source: Path) -> None:
+def machines_note(board: pd.DataFrame, spread: float = 1.5) -> str | None:
+    """A warning when the runs' seconds come from machines (or loads) whose measured matrix-product
+    rates differ by more than `spread`×: their time columns do not compare then."""
+    if "host_gflops" not in board:
+        return None
+    rates = pd.to_numeric(board.loc[board["model"] != "real", "host_gflops"], errors="coerce").dropna()
+    if len(rates) < 2 or rates.max() <= spread * rates.min():
+        return None
+    return (f"the runs' seconds come from machines, loads or thread counts whose float32 matrix-product rates differ "
+            f"{rates.max() / rates.min():.1f}× (host_gflops {rates.min():g}–{rates.max():g}): compare "
+            "train and sampling times of rows measured alike")
+
+
+def index_html(plain: dict[str, pd.DataFrame], figures: list[str], out: Path, source: Path,
+               note: str | None = None) -> None:
     """One self-contained page: the tables (best values bold, sortable by a click on a column's
     head, no network), and every figure embedded as base64 with a caption saying what to read from it."""
     parts = [f"<h1>genbench report</h1><p>From <code>{html.escape(str(source))}</code>. Mean ± 95% CI over seeds; "
@@ -602,6 +616,8 @@ def index_html(plain: dict[str, pd.DataFrame], figures: list[str], out: Path, so
              "held-out set (the mean of up to 10 draws where that set is small). "
              "Click a column's head to sort. On 2-D data the quality axis of the figures is precision: a Fréchet "
              "distance of raw points compares only means and covariances.</p>"]
+    if note:
+        parts.append(f"<p><b>Note:</b> {html.escape(note)}.</p>")
     for dataset, table in plain.items():
         cells = table.map(lambda v: html.escape(str(v)).replace(BOLD[0], "<b>").replace(BOLD[1], "</b>"))
         parts.append(f"<h2>{html.escape(dataset)}</h2>" + cells.to_html(index=False, border=0, escape=False))
@@ -690,7 +706,10 @@ def _write_report(board: pd.DataFrame, results_dir: Path, out: Path, log) -> lis
             figures.append(name)
         else:
             log(f"{name} skipped: no {missing.get(name, 'saved runs')} to draw it from")
-    index_html(plain, figures, out, results_dir / "leaderboard.csv")
+    note = machines_note(board)
+    if note:
+        log(f"note: {note}")
+    index_html(plain, figures, out, results_dir / "leaderboard.csv", note)
     papers = []
     pacgan = pacgan_table(board)
     if pacgan:

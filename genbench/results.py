@@ -19,7 +19,7 @@ LEADERBOARD = "leaderboard.csv"
 # the columns genbench computes with: empty, or a number (inf and nan included)
 NUMERIC = ["seed", "steps", "params", "train_sec", "nfe", "sample_steps", "eta", "guidance", "sample_sec_per_1k", "sample_batch",
            "fid", "is", "is_std", "kid", "kid_std", "kid_domain", "fd_domain", "fd", "precision", "recall", "density",
-           "coverage", "modes", "modes_total", "hq", "kl", "n_samples", "image_size", "fid_samples"]
+           "coverage", "modes", "modes_total", "hq", "kl", "n_samples", "image_size", "fid_samples", "host_gflops"]
 
 
 class LeaderboardError(RuntimeError):

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import pickle
+import platform
 import statistics
 import subprocess
 import tempfile
@@ -26,6 +27,7 @@ from . import __version__, first_line
 from .config import RunConfig, settings
 from .data import dataset_classes, dataset_shape, files, get_dataset
 from .evaluate import NonFiniteSamples, draw_samples, evaluate, sample_batches, sample_metrics
+from .metrics import matmul_gflops
 from .plots import plot_samples
 from .results import append_row, atomic_write, check_writable, file_mode, load_leaderboard, read_rows
 from .train import Diverged, Trainer, World, rng_state, seed_everything, set_rng_state, train
@@ -61,6 +63,25 @@ def count_params(model) -> int:
 def provenance() -> dict:
     """The code behind a row: genbench's version, the git commit, torch's version."""
     return {"genbench_version": __version__, "git_commit": git_commit(), "torch_version": torch.__version__}
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo, else what the platform module says)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine(device: str) -> dict:
+    """What a row's seconds were measured on: the processor and its matrix-product rate, measured
+    now with the run's threads (another process on the same cores lowers it, as it lowers the
+    row's speed)."""
+    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else cpu_name()
+    return {"host": name, "host_gflops": round(matmul_gflops(device), 1)}
 
 
 def build(cfg: RunConfig, shape) -> torch.nn.Module:
@@ -449,6 +470,7 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
     seed_everything(cfg.seed)
     if cfg.device.startswith("cuda"):  # TF32 matmuls and convolutions: fp32 storage, tensor-core speed
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    host = machine(cfg.device)  # draws no random numbers
     model = build(cfg, data.shape)
     trainer = Trainer(model, cfg.seed, cfg.precision, world, cfg.compile)
     data_rng = torch.Generator().manual_seed(cfg.seed)
@@ -475,7 +497,7 @@ def _run(cfg, data, features, todo, run_id, run_dir, results_dir, progress, log,
 
     row.update(**extractor_columns(data, features), config_hash=cfg.config_hash(), **provenance(), device=cfg.device,
                standardise=cfg.standardise if not data.is_image else None, train_precision=cfg.precision,
-               compile=cfg.compile, threads=torch.get_num_threads(), world_size=world.size,
+               compile=cfg.compile, threads=torch.get_num_threads(), world_size=world.size, **host,
                **{f"hp_{k}": v for k, v in cfg.to_dict()["hparams"].items()})
     try:
         train_sec = prior_sec + train(trainer, data.to_model(data.train), data_rng, start, checkpoint, every, progress,

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from genbench.cli import cli
 from genbench.results import COLUMNS, load_leaderboard
-from genbench.runner import floor_draws
+from genbench.runner import cpu_name, floor_draws
 from models import MODELS
 
 TINY = ["--steps", "3", "--n-eval", "200", "--sample-batch", "100", "--no-progress"]
@@ -248,6 +248,8 @@ def test_precision_threads_and_world_size_are_in_the_row(tmp_path):
     assert r.exit_code == 0, r.stderr
     row = load_leaderboard(tmp_path).query("model == 'ddgan'").iloc[0]
     assert (row["train_precision"], int(row["threads"]), int(row["world_size"])) == ("bf16", 1, 1)
+    # the machine behind the row's seconds: its processor and its measured matrix-product rate
+    assert row["host"] == cpu_name() != "unknown" and 0 < row["host_gflops"] < 1e5
     assert row["status"] == "ok"
 
 

@@ -8,7 +8,7 @@ import torch
 
 from genbench.data import toy
 from genbench.metrics import (frechet_distance, frechet_distance_samples, frechet_distance_to, gaussian_stats, knn,
-                              median_seconds, mixture_modes, prdc)
+                              matmul_gflops, median_seconds, mixture_modes, prdc)
 
 MEANS = toy.grid25_means()
 
@@ -208,3 +208,11 @@ def test_inception_score_agrees_with_torch_fidelity_on_the_same_logits():
     assert ours[0] == pytest.approx(theirs["inception_score_mean"], rel=1e-6)
     assert ours[1] == pytest.approx(theirs["inception_score_std"], rel=1e-6)
     assert inception_score(torch.zeros(500, 1008))[0] == pytest.approx(1.0)  # one prediction for all: IS 1
+
+
+def test_matmul_rate_is_a_rate_and_draws_no_random_numbers():
+    state = torch.get_rng_state()
+    one, two = matmul_gflops(calls=5, repeats=3), matmul_gflops(calls=20, repeats=3)
+    assert torch.equal(torch.get_rng_state(), state)  # a run measures it between seeding and training
+    # the same rate whatever the number of calls (4x the work in 4x the time), within timing noise
+    assert 0 < one < 1e5 and 0.2 < two / one < 5

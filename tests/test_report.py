@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from genbench.cli import cli
-from genbench.report import (_num, _point_label, chains, pacgan_table, pareto, place_labels, summarize,
+from genbench.report import (_num, _point_label, chains, machines_note, pacgan_table, pareto, place_labels, summarize,
                              sweep_curves, sweep_points, variant_labels)
 from genbench.results import COLUMNS, append_row, load_leaderboard
 
@@ -114,6 +114,14 @@ def test_pacgan_table_sits_beside_the_published_numbers(tmp_path):
     line = next(r for r in pacgan_table(load_leaderboard_of(tmp_path / "runs", rows)).splitlines() if r.startswith("| 2D-grid"))
     # PacGAN4 on 2D-grid: the paper's 24.8 ± 0.2 modes beside ours, mean ± standard error of 3 trials
     assert line.startswith("| 2D-grid | PacGAN4 | 24.8 ± 0.2 | 24.7 ± 0.33 | 93.6 ± 0.6 | 90 ") and line.endswith("| 3 |")
+
+
+def test_times_from_machines_of_different_speeds_are_flagged(tmp_path):
+    alike = [row("gan", s, 1.0, T="", host_gflops=g) for s, g in enumerate([100, 120])]
+    assert machines_note(load_leaderboard_of(tmp_path / "a", alike)) is None
+    apart = alike + [row("gan", 2, 1.0, T="", host_gflops=34)]
+    assert "differ 3.5× (host_gflops 34–120)" in machines_note(load_leaderboard_of(tmp_path / "b", apart))
+    assert machines_note(load_leaderboard_of(tmp_path / "c", [])) is None  # leaderboards from before the column
 
 
 def load_leaderboard_of(folder, rows):

@@ -4,7 +4,7 @@ from .modes import class_modes, mixture_modes
 from .inception_score import inception_score
 from .kernel import kid
 from .knn import prdc
-from .timing import median_seconds, timed
+from .timing import matmul_gflops, median_seconds, timed
 
 # what `genbench list` shows: column -> meaning
 METRICS = {
