@@ -595,7 +595,7 @@ SORT_SCRIPT = """document.querySelectorAll('table').forEach(t => t.querySelector
 
 
 def machines_note(board: pd.DataFrame, spread: float = 1.5) -> str | None:
-    """A warning when the runs' seconds come from machines (or loads) whose measured matrix-product
+    """A warning when the runs' seconds come from machines, loads or thread counts whose measured matrix-product
     rates differ by more than `spread`×: their time columns do not compare then."""
     if "host_gflops" not in board:
         return None

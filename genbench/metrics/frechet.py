@@ -13,6 +13,11 @@ def _psd_sqrt(a: torch.Tensor) -> torch.Tensor:
     return (v * w.clamp(min=0).sqrt()) @ v.T
 
 
+def _trace_sqrt(m: torch.Tensor) -> torch.Tensor:
+    """tr(M^½) of a symmetric PSD matrix: symmetrised and clamped against rounding."""
+    return torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
+
+
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     """d² = ‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^½).
 
@@ -26,7 +31,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     if info != 0:
         L = _psd_sqrt(sigma1)
     m = L.T @ sigma2 @ L
-    tr_covmean = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
+    tr_covmean = _trace_sqrt(m)
     return float((mu1 - mu2).square().sum() + sigma1.trace() + sigma2.trace() - 2 * tr_covmean)
 
 
@@ -45,7 +50,7 @@ def frechet_distance_to(x: torch.Tensor, mu2, sigma2) -> float:
     mu1 = x.mean(0)
     xc = (x - mu1) / (len(x) - 1) ** 0.5
     m = xc @ sigma2 @ xc.T
-    tr_covmean = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
+    tr_covmean = _trace_sqrt(m)
     return float((mu1 - mu2).square().sum() + xc.square().sum() + sigma2.trace() - 2 * tr_covmean)
 
 
