@@ -38,7 +38,7 @@ class Config(Recipe):
     lr_d: float = 1e-3
     adam_beta1: float = 0.5         # the paper's Adam betas
     adam_beta2: float = 0.9
-    r1_gamma: float = 0.05          # the paper's CIFAR-10 γ; on 2-D data it balances the modes (KL 0.2 -> 0.004)
+    r1_gamma: float = 0.05          # the official code's default γ (its CIFAR-10 script: 0.02); on 2-D data it balances the modes (KL 0.2 -> 0.004)
     n_fourier: int = 0              # 2-D: random Fourier features of D's inputs (nets.FourierFeatures): none,
     fourier_scale: float = 1.0      # they let D snap G onto a few modes
     batch_size: int = 512           # 2-D: grid25 hq 0.910/0.899/0.915 at 256 -> 0.945/0.942/0.938 (seeds 0-2; README)
